@@ -1,0 +1,1 @@
+//! Event sink (pending).

@@ -1,0 +1,5 @@
+//! Market-data sources and decoders. Sources hand the duty cycle raw frames (bytes exactly as a
+//! venue would send them) so every mode runs the same decode path.
+
+pub mod decode;
+pub mod synthetic;

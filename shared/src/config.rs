@@ -1,0 +1,702 @@
+//! The configuration schema, its loading and its validation.
+//!
+//! `config/default.toml` is the single source of truth: it is compiled into the binary as the
+//! base layer, so every key has exactly one default, written once. A user file (`--config`,
+//! `HFT_CONFIG`, or `config/default.toml` in the working directory) is merged over it, then
+//! environment overrides, then the result is deserialized with unknown keys refused and every
+//! value range-checked. Errors name the key (and the environment variable it came from).
+//!
+//! Secrets (`EXCHANGE_API_KEY`, `EXCHANGE_API_SECRET`) come only from the environment, live in
+//! [`Secret`] whose `Debug` is redacted, and are never serialized.
+//!
+//! Runs at start-up on the main thread; allocates freely.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The compiled-in defaults: the text of `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Environment variables kept from the Python predecessor's `.env`, and the key each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("TRADING_MODE", "mode"),
+    ("TRADING_PAIR", "symbols"),
+    ("BASE_CAPITAL", "capital.total"),
+    ("MAX_POSITION_SIZE", "risk.max_position"),
+    ("MAX_RISK_PER_TRADE", "risk.risk_per_trade"),
+    ("API_HOST", "api.host"),
+    ("API_PORT", "api.port"),
+];
+
+/// Prefix of generic overrides: `HFT__ENGINE__IDLE=spin` sets `engine.idle`.
+pub const ENV_PREFIX: &str = "HFT__";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Paper,
+    Shadow,
+    Live,
+    Backtest,
+}
+
+impl Mode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Paper => "paper",
+            Mode::Shadow => "shadow",
+            Mode::Live => "live",
+            Mode::Backtest => "backtest",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the hot thread does when a duty cycle found no work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleKind {
+    /// Busy-spin (`spin_loop` hint): lowest latency, owns a core. Production, pinned.
+    Spin,
+    /// `sched_yield`: low latency, gives the core away when others want it.
+    Yield,
+    /// Sleep `engine.sleep_us`: cheapest; adds wake-up latency.
+    Sleep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketSource {
+    /// Seeded synthetic Binance-format frames.
+    Synthetic,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    /// Binance symbols, upper case (`BTCUSDT`). Index = `SymbolId`.
+    pub symbols: Vec<String>,
+    pub capital: CapitalConfig,
+    pub risk: RiskConfig,
+    pub filters: FiltersConfig,
+    pub strategies: StrategiesConfig,
+    pub engine: EngineConfig,
+    pub market: MarketConfig,
+    pub api: ApiConfig,
+    /// From the environment only; never serialized.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapitalConfig {
+    /// Total capital, quote currency (USDT).
+    pub total: f64,
+    /// Capital kept out of trading, quote currency.
+    pub reserve: f64,
+}
+
+impl CapitalConfig {
+    /// Capital the engine may put at risk: `total - reserve`.
+    pub fn deployable(&self) -> f64 {
+        self.total - self.reserve
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Maximum absolute position per symbol, as notional in quote currency.
+    pub max_position: f64,
+    /// Maximum sum of absolute position notionals over all symbols.
+    pub max_total_position: f64,
+    /// Fraction of deployable capital risked per trade.
+    pub risk_per_trade: f64,
+    /// Daily loss limit, fraction of total capital (kill switch).
+    pub daily_loss: f64,
+    /// Maximum drawdown from the equity peak, fraction (kill switch).
+    pub max_drawdown: f64,
+    /// Maximum orders open at once, all symbols.
+    pub max_open_orders: u32,
+    /// Minimum time between two orders on one symbol, ms.
+    pub order_cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiltersConfig {
+    /// Price increment (Binance PRICE_FILTER tickSize).
+    pub tick_size: f64,
+    /// Quantity increment (Binance LOT_SIZE stepSize).
+    pub step_size: f64,
+    /// Minimum order notional, quote currency (Binance NOTIONAL minNotional).
+    pub min_notional: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategiesConfig {
+    pub momentum: MomentumConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentumConfig {
+    pub enabled: bool,
+    /// Weight of the signal in the aggregate, 0..=10.
+    pub weight: f64,
+    /// Number of mid-price observations the return is measured over.
+    pub lookback: u32,
+    /// Absolute return over the lookback that saturates the signal to ±1.
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// CPU core to pin the hot thread to; unset = not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<usize>,
+    pub idle: IdleKind,
+    /// Sleep per idle cycle when `idle = "sleep"`, µs.
+    pub sleep_us: u64,
+    /// Event ring capacity (engine → control), slots.
+    pub event_ring: usize,
+    /// Command ring capacity (control → engine), slots.
+    pub command_ring: usize,
+    /// Parked audit events the engine can hold while the event ring is full.
+    pub audit_overflow: usize,
+    /// Period of stats/position/latency snapshots, ms.
+    pub snapshot_ms: u64,
+    /// Period of heartbeats, ms.
+    pub heartbeat_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    pub source: MarketSource,
+    /// Seed of the synthetic market; the same seed gives the same frames.
+    pub seed: u64,
+    /// Frames per second; 0 = as fast as possible.
+    pub rate: u32,
+    /// First mid price of the synthetic market.
+    pub start_price: f64,
+    /// Price levels per side in the synthetic book.
+    pub depth_levels: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub host: String,
+    /// TCP port; 0 lets the OS choose (the chosen port is printed).
+    pub port: u16,
+}
+
+/// A secret string. `Debug` is redacted and there is no `Display`: use [`Secret::expose`]
+/// exactly where the value is needed (signing), nowhere else.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Secrets {
+    pub api_key: Option<Secret>,
+    pub api_secret: Option<Secret>,
+}
+
+/// A configuration the process must refuse to start with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {msg}")]
+    Read { path: PathBuf, msg: String },
+    #[error("config file {path} is not valid TOML: {msg}")]
+    Syntax { path: String, msg: String },
+    /// Unknown key, wrong type or missing key.
+    #[error("{}: {msg}", describe(key, env))]
+    Schema {
+        key: String,
+        env: Option<String>,
+        msg: String,
+    },
+    #[error("{}: {value} is out of range; allowed: {allowed}", describe(key, env))]
+    Range {
+        key: String,
+        env: Option<String>,
+        value: String,
+        allowed: String,
+    },
+}
+
+fn describe(key: &str, env: &Option<String>) -> String {
+    match env {
+        Some(var) => format!("{var} (config key `{key}`)"),
+        None => format!("config key `{key}`"),
+    }
+}
+
+impl ConfigError {
+    /// The config key at fault, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Schema { key, .. } | ConfigError::Range { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// User file merged over the defaults (`None`: defaults only).
+    pub file: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The file to use: `explicit` if given, else `HFT_CONFIG`, else `config/default.toml` in the
+    /// working directory when it exists.
+    pub fn resolve(explicit: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let file = explicit.or_else(|| env("HFT_CONFIG").map(PathBuf::from)).or_else(|| {
+            let p = PathBuf::from("config/default.toml");
+            p.exists().then_some(p)
+        });
+        Self { file }
+    }
+}
+
+impl Config {
+    /// Loads defaults ← file ← environment, then validates. `env` looks up environment
+    /// variables (injected so tests need not mutate the process environment).
+    pub fn load(sources: &Sources, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { path: "<built-in defaults>".into(), msg: e.to_string() }
+        })?;
+        if let Some(path) = &sources.file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Read { path: path.clone(), msg: e.to_string() })?;
+            Self::merge_text(&mut tree, &text, &path.display().to_string())?;
+        }
+        Self::from_tree(tree, env)
+    }
+
+    /// Defaults ← `text` ← environment (for tests and embedded configs).
+    pub fn from_toml_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { path: "<built-in defaults>".into(), msg: e.to_string() }
+        })?;
+        Self::merge_text(&mut tree, text, "<string>")?;
+        Self::from_tree(tree, env)
+    }
+
+    fn merge_text(tree: &mut toml::Table, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let over: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: origin.into(), msg: e.to_string() })?;
+        merge(tree, over);
+        Ok(())
+    }
+
+    fn from_tree(mut tree: toml::Table, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // key path -> env var that set it, so errors can name what the user actually typed.
+        let mut provenance: BTreeMap<String, String> = BTreeMap::new();
+        for &(var, key) in ENV_OVERRIDES {
+            if let Some(raw) = env(var) {
+                let value = env_value(var, key, &raw)?;
+                set_path(&mut tree, key, value);
+                provenance.insert(key.to_string(), var.to_string());
+            }
+        }
+        for (var, raw) in generic_overrides(env) {
+            let key = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join(".");
+            let value = parse_loose(&raw);
+            set_path(&mut tree, &key, value);
+            provenance.insert(key, var);
+        }
+
+        let de = toml::Value::Table(tree);
+        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let msg = e.inner().to_string();
+            // serde reports an unknown field at its parent's path; name the field itself.
+            if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+                if key == "." || key.is_empty() {
+                    key = field.to_string();
+                } else if !key.ends_with(field) {
+                    key = format!("{key}.{field}");
+                }
+            }
+            let env = provenance.get(&key).cloned();
+            ConfigError::Schema { key, env, msg }
+        })?;
+        cfg.secrets = Secrets {
+            api_key: env("EXCHANGE_API_KEY").filter(|s| !s.is_empty()).map(Secret::new),
+            api_secret: env("EXCHANGE_API_SECRET").filter(|s| !s.is_empty()).map(Secret::new),
+        };
+        cfg.validate().map_err(|mut e| {
+            if let ConfigError::Range { key, env, .. } = &mut e {
+                *env = provenance.get(key.as_str()).cloned();
+            }
+            e
+        })?;
+        Ok(cfg)
+    }
+
+    /// Checks every value against its allowed range. The first violation is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = |key: &str, value: String, allowed: &str| ConfigError::Range {
+            key: key.into(),
+            env: None,
+            value,
+            allowed: allowed.into(),
+        };
+        let fin = |key: &str, v: f64, lo: f64, lo_incl: bool, hi: f64, allowed: &str| {
+            let ok = v.is_finite() && (if lo_incl { v >= lo } else { v > lo }) && v <= hi;
+            if ok { Ok(()) } else { Err(r(key, v.to_string(), allowed)) }
+        };
+
+        if self.symbols.is_empty() || self.symbols.len() > 64 {
+            return Err(r("symbols", format!("{} symbols", self.symbols.len()), "1 to 64 symbols"));
+        }
+        for (i, s) in self.symbols.iter().enumerate() {
+            let ok = (2..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !ok {
+                return Err(r("symbols", format!("{s:?}"), "2-20 characters A-Z 0-9, e.g. BTCUSDT"));
+            }
+            if self.symbols[..i].contains(s) {
+                return Err(r("symbols", format!("{s:?} twice"), "each symbol once"));
+            }
+        }
+
+        fin("capital.total", self.capital.total, 0.0, false, 1e12, "0 < value <= 1e12 (quote currency)")?;
+        fin("capital.reserve", self.capital.reserve, 0.0, true, self.capital.total, "0 <= value < capital.total")?;
+        if self.capital.reserve >= self.capital.total {
+            return Err(r("capital.reserve", self.capital.reserve.to_string(), "0 <= value < capital.total"));
+        }
+
+        let rk = &self.risk;
+        fin("risk.max_position", rk.max_position, 0.0, false, 1e12, "0 < value <= 1e12 (quote currency)")?;
+        fin("risk.max_total_position", rk.max_total_position, 0.0, false, 1e12, "0 < value <= 1e12 (quote currency)")?;
+        fin("risk.risk_per_trade", rk.risk_per_trade, 0.0, false, 0.25, "0 < value <= 0.25 (fraction of deployable capital)")?;
+        fin("risk.daily_loss", rk.daily_loss, 0.0, false, 1.0, "0 < value <= 1 (fraction of capital)")?;
+        fin("risk.max_drawdown", rk.max_drawdown, 0.0, false, 1.0, "0 < value <= 1 (fraction of equity peak)")?;
+        if !(1..=10_000).contains(&rk.max_open_orders) {
+            return Err(r("risk.max_open_orders", rk.max_open_orders.to_string(), "1 to 10000"));
+        }
+        if rk.order_cooldown_ms > 3_600_000 {
+            return Err(r("risk.order_cooldown_ms", rk.order_cooldown_ms.to_string(), "0 to 3600000"));
+        }
+
+        let f = &self.filters;
+        fin("filters.tick_size", f.tick_size, 1e-8, true, 1e6, "1e-8 <= value <= 1e6")?;
+        fin("filters.step_size", f.step_size, 1e-8, true, 1e6, "1e-8 <= value <= 1e6")?;
+        fin("filters.min_notional", f.min_notional, 0.0, true, 1e9, "0 <= value <= 1e9")?;
+        for (key, v) in [("filters.tick_size", f.tick_size), ("filters.step_size", f.step_size)] {
+            let raw = (v * 1e8).round();
+            if (raw / 1e8 - v).abs() > 1e-12 {
+                return Err(r(key, v.to_string(), "a multiple of 1e-8"));
+            }
+        }
+
+        let m = &self.strategies.momentum;
+        fin("strategies.momentum.weight", m.weight, 0.0, true, 10.0, "0 <= value <= 10")?;
+        if !(2..=10_000).contains(&m.lookback) {
+            return Err(r("strategies.momentum.lookback", m.lookback.to_string(), "2 to 10000"));
+        }
+        fin("strategies.momentum.threshold", m.threshold, 0.0, false, 1.0, "0 < value <= 1")?;
+
+        let e = &self.engine;
+        if let Some(core) = e.core
+            && core > 4095
+        {
+            return Err(r("engine.core", core.to_string(), "0 to 4095"));
+        }
+        if !(1..=1_000_000).contains(&e.sleep_us) {
+            return Err(r("engine.sleep_us", e.sleep_us.to_string(), "1 to 1000000"));
+        }
+        if !(64..=1 << 22).contains(&e.event_ring) {
+            return Err(r("engine.event_ring", e.event_ring.to_string(), "64 to 4194304"));
+        }
+        if !(16..=1 << 16).contains(&e.command_ring) {
+            return Err(r("engine.command_ring", e.command_ring.to_string(), "16 to 65536"));
+        }
+        if !(64..=1 << 20).contains(&e.audit_overflow) {
+            return Err(r("engine.audit_overflow", e.audit_overflow.to_string(), "64 to 1048576"));
+        }
+        if !(10..=60_000).contains(&e.snapshot_ms) {
+            return Err(r("engine.snapshot_ms", e.snapshot_ms.to_string(), "10 to 60000"));
+        }
+        if !(10..=10_000).contains(&e.heartbeat_ms) {
+            return Err(r("engine.heartbeat_ms", e.heartbeat_ms.to_string(), "10 to 10000"));
+        }
+
+        let mk = &self.market;
+        if mk.rate > 50_000_000 {
+            return Err(r("market.rate", mk.rate.to_string(), "0 (as fast as possible) to 50000000 frames/s"));
+        }
+        fin("market.start_price", mk.start_price, 0.0, false, 1e9, "0 < value <= 1e9")?;
+        if !(5..=5_000).contains(&mk.depth_levels) {
+            return Err(r("market.depth_levels", mk.depth_levels.to_string(), "5 to 5000"));
+        }
+
+        if self.api.host.parse::<IpAddr>().is_err() {
+            return Err(r("api.host", format!("{:?}", self.api.host), "an IP address, e.g. 127.0.0.1"));
+        }
+        Ok(())
+    }
+
+    /// `SymbolId` of a symbol name.
+    pub fn symbol_id(&self, name: &str) -> Option<crate::ids::SymbolId> {
+        self.symbols.iter().position(|s| s == name).map(|i| crate::ids::SymbolId(i as u16))
+    }
+
+    /// Is the API bound to a loopback address?
+    pub fn api_is_loopback(&self) -> bool {
+        self.api.host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    }
+
+    /// The effective configuration as TOML (secrets are never included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Convenience for the real process environment.
+    pub fn process_env(name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// Recursively merges `over` into `base`: tables merge, everything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(tree: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts = key.split('.').peekable();
+    let mut t = tree;
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            t.insert(p.to_string(), value);
+            return;
+        }
+        let entry = t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        match entry {
+            toml::Value::Table(next) => t = next,
+            _ => return,
+        }
+    }
+}
+
+/// Converts a legacy environment variable's text into the TOML value its key expects.
+fn env_value(var: &str, key: &str, raw: &str) -> Result<toml::Value, ConfigError> {
+    let bad = |allowed: &str| ConfigError::Range {
+        key: key.into(),
+        env: Some(var.into()),
+        value: format!("{raw:?}"),
+        allowed: allowed.into(),
+    };
+    let raw_t = raw.trim();
+    Ok(match key {
+        "mode" => toml::Value::String(raw_t.to_ascii_lowercase()),
+        "symbols" => {
+            // `BTCUSDT`, `BTC/USDT`, `btcusdt,ethusdt` are all accepted.
+            let list: Vec<toml::Value> = raw_t
+                .split(',')
+                .map(|s| toml::Value::String(s.trim().replace(['/', '-', '_'], "").to_ascii_uppercase()))
+                .collect();
+            toml::Value::Array(list)
+        }
+        "api.host" => toml::Value::String(raw_t.to_string()),
+        "api.port" => match raw_t.parse::<u16>() {
+            Ok(p) => toml::Value::Integer(p as i64),
+            Err(_) => return Err(bad("a TCP port, 0 to 65535")),
+        },
+        _ => match raw_t.parse::<f64>() {
+            Ok(v) if v.is_finite() => toml::Value::Float(v),
+            _ => return Err(bad("a decimal number")),
+        },
+    })
+}
+
+/// `HFT__SECTION__KEY` variables, sorted for determinism.
+fn generic_overrides(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    // The injected lookup cannot enumerate; the process environment can. Tests use
+    // `ENV_OVERRIDES` through the lookup and the generic prefix through the real environment.
+    let mut v: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len())
+        .filter_map(|(k, _)| env(&k).map(|val| (k, val)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reads an override as a TOML value where it is one (`3`, `true`, `0.5`, `["A"]`), else as a
+/// string (`spin`).
+fn parse_loose(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// Default config path relative to the repository root, for help texts.
+pub fn default_path() -> &'static Path {
+    Path::new("config/default.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::from_toml_str("", &no_env).unwrap();
+        assert_eq!(c.mode, Mode::Paper);
+        assert_eq!(c.symbols, vec!["BTCUSDT".to_string()]);
+        assert_eq!(c.risk.max_position, 1000.0);
+        assert_eq!(c.risk.risk_per_trade, 0.02);
+        assert_eq!(c.risk.daily_loss, 0.05);
+        assert_eq!(c.risk.max_drawdown, 0.10);
+        assert_eq!(c.api.host, "127.0.0.1");
+        assert_eq!(c.api.port, 8000);
+        assert!(c.capital.deployable() > 0.0 && c.capital.deployable() < c.capital.total);
+    }
+
+    #[test]
+    fn legacy_env_names_override() {
+        let env = env_of(&[
+            ("TRADING_MODE", "Paper"),
+            ("TRADING_PAIR", "eth/usdt"),
+            ("BASE_CAPITAL", "50000"),
+            ("MAX_POSITION_SIZE", "250.5"),
+            ("MAX_RISK_PER_TRADE", "0.01"),
+            ("API_HOST", "127.0.0.2"),
+            ("API_PORT", "9001"),
+        ]);
+        let c = Config::from_toml_str("", &env).unwrap();
+        assert_eq!(c.symbols, vec!["ETHUSDT".to_string()]);
+        assert_eq!(c.capital.total, 50000.0);
+        assert_eq!(c.risk.max_position, 250.5);
+        assert_eq!(c.risk.risk_per_trade, 0.01);
+        assert_eq!(c.api.host, "127.0.0.2");
+        assert_eq!(c.api.port, 9001);
+    }
+
+    #[test]
+    fn out_of_range_env_names_the_variable_and_range() {
+        let env = env_of(&[("MAX_RISK_PER_TRADE", "1.5")]);
+        let e = Config::from_toml_str("", &env).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("MAX_RISK_PER_TRADE"), "{msg}");
+        assert!(msg.contains("risk.risk_per_trade"), "{msg}");
+        assert!(msg.contains("0 < value <= 0.25"), "{msg}");
+        let env = env_of(&[("API_PORT", "http")]);
+        assert!(Config::from_toml_str("", &env).unwrap_err().to_string().contains("API_PORT"));
+        let env = env_of(&[("BASE_CAPITAL", "lots")]);
+        assert!(Config::from_toml_str("", &env).unwrap_err().to_string().contains("BASE_CAPITAL"));
+        let env = env_of(&[("TRADING_MODE", "yolo")]);
+        assert!(Config::from_toml_str("", &env).unwrap_err().to_string().contains("TRADING_MODE"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let e = Config::from_toml_str("[risk]\nmax_positon = 5\n", &no_env).unwrap_err();
+        assert_eq!(e.key(), Some("risk.max_positon"), "{e}");
+        let e = Config::from_toml_str("colour = 'red'\n", &no_env).unwrap_err();
+        assert_eq!(e.key(), Some("colour"), "{e}");
+        let e = Config::from_toml_str("[nope]\na = 1\n", &no_env).unwrap_err();
+        assert_eq!(e.key(), Some("nope"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let e = Config::from_toml_str("[risk]\nmax_position = 'big'\n", &no_env).unwrap_err();
+        assert_eq!(e.key(), Some("risk.max_position"), "{e}");
+        let e = Config::from_toml_str("[engine]\nidle = 'nap'\n", &no_env).unwrap_err();
+        assert_eq!(e.key(), Some("engine.idle"), "{e}");
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        for (toml, key) in [
+            ("[capital]\nreserve = 1e9\n", "capital.reserve"),
+            ("[capital]\ntotal = -1.0\n", "capital.total"),
+            ("[risk]\ndaily_loss = 0.0\n", "risk.daily_loss"),
+            ("[risk]\nmax_drawdown = 1.5\n", "risk.max_drawdown"),
+            ("[strategies.momentum]\nlookback = 1\n", "strategies.momentum.lookback"),
+            ("[strategies.momentum]\nweight = nan\n", "strategies.momentum.weight"),
+            ("[engine]\nsleep_us = 0\n", "engine.sleep_us"),
+            ("[api]\nhost = 'localhost:80'\n", "api.host"),
+            ("symbols = []\n", "symbols"),
+            ("symbols = ['btc usdt']\n", "symbols"),
+            ("symbols = ['BTCUSDT', 'BTCUSDT']\n", "symbols"),
+            ("[filters]\ntick_size = 0.000000001\n", "filters.tick_size"),
+        ] {
+            let e = Config::from_toml_str(toml, &no_env).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{toml}: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_toml() {
+        let env = env_of(&[("EXCHANGE_API_KEY", "KEY-abc123"), ("EXCHANGE_API_SECRET", "SECRET-xyz789")]);
+        let c = Config::from_toml_str("", &env).unwrap();
+        assert_eq!(c.secrets.api_secret.as_ref().unwrap().expose(), "SECRET-xyz789");
+        let dbg = format!("{c:?}");
+        let toml = c.to_toml();
+        for leak in ["KEY-abc123", "SECRET-xyz789"] {
+            assert!(!dbg.contains(leak), "debug leaks {leak}");
+            assert!(!toml.contains(leak), "toml leaks {leak}");
+        }
+    }
+
+    #[test]
+    fn loose_override_values() {
+        assert_eq!(parse_loose("spin"), toml::Value::String("spin".into()));
+        assert_eq!(parse_loose("3"), toml::Value::Integer(3));
+        assert_eq!(parse_loose("true"), toml::Value::Boolean(true));
+    }
+}

@@ -1,0 +1,329 @@
+//! Events from the hot thread to the control plane.
+//!
+//! Audit-relevant events (orders, fills, refusals, risk events, command acks) are never dropped:
+//! when the ring is full the engine parks them in a preallocated overflow and stops opening risk
+//! until they are delivered. Telemetry (heartbeats, stats, positions, latency, feed status) may be
+//! dropped under back-pressure and is counted when it is.
+
+use crate::ids::{OrderId, Side, OrderKind, TimeInForce, SymbolId, StrategyKind};
+use crate::msg::command::CmdOutcome;
+use crate::px::{Amount, Px, Qty};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    Heartbeat(Heartbeat),
+    Ack(CommandAck),
+    Order(OrderEvent),
+    Fill(FillEvent),
+    Reject(RejectEvent),
+    Risk(RiskEvent),
+    Feed(FeedEvent),
+    Stats(StatsSnapshot),
+    Position(PositionSnapshot),
+    Latency(LatencySnapshot),
+    Strategy(StrategySnapshot),
+}
+
+impl Event {
+    /// Audit-relevant events must reach the control plane; the rest may be dropped (counted).
+    #[inline]
+    pub const fn is_audit(&self) -> bool {
+        matches!(
+            self,
+            Event::Ack(_) | Event::Order(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_)
+        )
+    }
+}
+
+/// Engine state as of an acknowledgement or heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EngineState {
+    /// Manual halt in force.
+    pub halted: bool,
+    /// Not opening risk because audit events are waiting for ring space.
+    pub backpressure: bool,
+    /// Bit `k` set when `StrategyKind` with index `k` is active.
+    pub active_strategies: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Heartbeat {
+    /// Wall-clock time of the engine, unix ns.
+    pub ts_ns: u64,
+    /// Increments by one per heartbeat.
+    pub seq: u64,
+    pub state: EngineState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CommandAck {
+    pub seq: u64,
+    pub outcome: CmdOutcome,
+    pub state: EngineState,
+    pub ts_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrderEvent {
+    pub id: OrderId,
+    pub symbol: SymbolId,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub tif: TimeInForce,
+    /// Limit price; for market orders the price the decision was taken at (touch).
+    pub px: Px,
+    pub qty: Qty,
+    /// Mid price when the decision was taken (for slippage).
+    pub decision_px: Px,
+    /// Receive time of the frame that caused the order, unix ns.
+    pub frame_ts_ns: u64,
+    /// Emission time, unix ns.
+    pub ts_ns: u64,
+    /// Frame-receipt-to-emission time measured on the hot thread, ns.
+    pub tick_to_order_ns: u32,
+    /// Bit `k` set when strategy `k` contributed to the decision.
+    pub strategies: u8,
+    /// Set when the order only reduces exposure (flatten, kill switch).
+    pub reduce_only: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FillEvent {
+    pub order: OrderId,
+    pub symbol: SymbolId,
+    pub side: Side,
+    pub liquidity: Liquidity,
+    /// The order has no remaining quantity after this fill.
+    pub last: bool,
+    pub px: Px,
+    pub qty: Qty,
+    /// Fee in quote currency (positive = paid).
+    pub fee: Amount,
+    /// Position after this fill (signed base quantity).
+    pub position: Qty,
+    /// Cumulative realized PnL of the symbol after this fill, net of fees.
+    pub realized: Amount,
+    pub ts_ns: u64,
+}
+
+/// Why the risk manager refused an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectReason {
+    /// Manual halt in force.
+    Halted = 0,
+    /// Audit events are waiting for ring space: no new risk until they are delivered.
+    Backpressure = 1,
+    /// The order would take the symbol's position past its limit.
+    MaxPosition = 2,
+    /// No valid, fresh book to price the order against.
+    NoMarket = 3,
+    /// Rounded quantity is zero or below the minimum notional.
+    TooSmall = 4,
+    /// Too many orders open at once.
+    MaxOpenOrders = 5,
+}
+
+impl RejectReason {
+    pub const COUNT: usize = 6;
+    pub const ALL: [RejectReason; Self::COUNT] = [
+        RejectReason::Halted,
+        RejectReason::Backpressure,
+        RejectReason::MaxPosition,
+        RejectReason::NoMarket,
+        RejectReason::TooSmall,
+        RejectReason::MaxOpenOrders,
+    ];
+    pub const fn code(self) -> &'static str {
+        match self {
+            RejectReason::Halted => "halted",
+            RejectReason::Backpressure => "backpressure",
+            RejectReason::MaxPosition => "max_position",
+            RejectReason::NoMarket => "no_market",
+            RejectReason::TooSmall => "too_small",
+            RejectReason::MaxOpenOrders => "max_open_orders",
+        }
+    }
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RejectEvent {
+    pub symbol: SymbolId,
+    pub side: Side,
+    pub reason: RejectReason,
+    pub qty: Qty,
+    pub px: Px,
+    /// Identical refusals (same symbol and reason) counted but not emitted since the last one.
+    pub suppressed: u32,
+    pub ts_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskEventKind {
+    Halted,
+    Resumed,
+    /// The event ring was full; new risk stops until the parked audit events are delivered.
+    BackpressureOn,
+    /// Parked audit events delivered; `count` is how many were parked.
+    BackpressureOff,
+    StrategyActivated(StrategyKind),
+    StrategyDeactivated(StrategyKind),
+    WeightChanged(StrategyKind),
+    FlattenRequested,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RiskEvent {
+    pub kind: RiskEventKind,
+    /// Kind-specific figure (e.g. parked event count, new weight × 1e6).
+    pub value: i64,
+    pub ts_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedState {
+    /// Waiting for the first snapshot/frames.
+    Connecting,
+    /// Frames flowing, book valid.
+    Live,
+    /// No frame within the configured staleness window.
+    Stale,
+    /// A sequence gap or bad snapshot invalidated the book; resync under way.
+    Resyncing,
+    /// The source ended (replay exhausted) or the connection is down.
+    Down,
+}
+
+impl FeedState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FeedState::Connecting => "connecting",
+            FeedState::Live => "live",
+            FeedState::Stale => "stale",
+            FeedState::Resyncing => "resyncing",
+            FeedState::Down => "down",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeedEvent {
+    pub symbol: SymbolId,
+    pub state: FeedState,
+    pub ts_ns: u64,
+}
+
+/// Monotonic counters since start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub frames: u64,
+    pub decode_errors: u64,
+    pub signals: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub rejects: u64,
+    /// Telemetry events dropped because the ring was full.
+    pub telemetry_dropped: u64,
+    /// Audit events that had to be parked because the ring was full (all delivered later).
+    pub audit_parked: u64,
+    pub book_gaps: u64,
+    pub ts_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PositionSnapshot {
+    pub symbol: SymbolId,
+    /// Signed base quantity.
+    pub qty: Qty,
+    /// Average entry price of the open position (zero when flat).
+    pub avg_px: Px,
+    /// Mark price (mid of the book), zero when unknown.
+    pub mark: Px,
+    /// Realized PnL net of fees.
+    pub realized: Amount,
+    /// Unrealized PnL at `mark`.
+    pub unrealized: Amount,
+    pub fees: Amount,
+    pub ts_ns: u64,
+}
+
+/// Latency stages the hot thread measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Stage {
+    Decode = 0,
+    Book = 1,
+    Strategy = 2,
+    Risk = 3,
+    OrderEncode = 4,
+    TickToOrder = 5,
+}
+
+impl Stage {
+    pub const COUNT: usize = 6;
+    pub const ALL: [Stage; Self::COUNT] = [
+        Stage::Decode,
+        Stage::Book,
+        Stage::Strategy,
+        Stage::Risk,
+        Stage::OrderEncode,
+        Stage::TickToOrder,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Book => "book",
+            Stage::Strategy => "strategy",
+            Stage::Risk => "risk",
+            Stage::OrderEncode => "order_encode",
+            Stage::TickToOrder => "tick_to_order",
+        }
+    }
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Percentiles of one stage's histogram since start (or the last reset), in ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencySnapshot {
+    pub stage: Stage,
+    pub pct: Percentiles,
+    pub ts_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StrategySnapshot {
+    pub kind: StrategyKind,
+    pub active: bool,
+    pub weight: f64,
+    /// Latest signal in [-1, 1].
+    pub signal: f64,
+    pub signals: u64,
+    pub orders: u64,
+    pub ts_ns: u64,
+}
+
+// Every ring slot is one `Event`: keep it within two cache lines.
+const _: () = assert!(core::mem::size_of::<Event>() <= 128);
