@@ -1,9 +1,686 @@
-//! Placeholder while the engine is written.
+//! The engine: [`Pipeline`] is decode → book → strategy → risk → exec for one frame at a time;
+//! [`Engine`] owns a pipeline, a frame source and the command ring, and runs one duty-cycle
+//! pass per [`Engine::poll`].
+//!
+//! Hot thread. Everything is allocated in `new`; `poll`, `on_frame` and `on_command` do not
+//! allocate (proved by `tests/no_alloc.rs` with a counting global allocator).
+
+use crate::book::{Book, BookError, DiffOutcome, SyncState};
+use crate::clock::Clock;
+use crate::events::EventSink;
+use crate::exec::PaperExec;
+use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
+use crate::feed::{FrameKind, Source, SyntheticSource};
+use crate::risk::{Intent, Position, RiskManager, RiskView};
+use crate::runtime::EngineError;
+use crate::strategy::{Orchestrator, TARGET_LEVELS};
+use crate::telemetry::Latency;
 use hft_shared::config::Config;
-use hft_shared::msg::{Command, Event};
-pub struct Engine { _c: rtrb::Consumer<Command>, _e: rtrb::Producer<Event>, stopped: bool }
+use hft_shared::msg::{
+    CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent, Heartbeat, LatencySnapshot,
+    Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, Stage, StatsSnapshot,
+    StrategySnapshot,
+};
+use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
+
+/// Levels per side a book (and the decode scratch) can hold. Binance snapshots have ≤ 5000.
+pub const BOOK_LEVELS: usize = 8192;
+/// Frames processed per duty-cycle pass at most, so commands and timers are never starved.
+pub const FRAME_BATCH: usize = 64;
+/// Commands processed per pass at most.
+pub const COMMAND_BATCH: usize = 64;
+/// Identical refusals (symbol, reason) are emitted at most once per this many ns; the rest are
+/// counted in the next event's `suppressed`.
+pub const REJECT_EVENT_INTERVAL_NS: u64 = 1_000_000_000;
+/// How long shutdown waits for parked audit events to be delivered.
+pub const SHUTDOWN_FLUSH_NS: u64 = 2_000_000_000;
+
+/// Latest top of book from a bookTicker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quote {
+    pub update_id: u64,
+    pub bid: Px,
+    pub bid_qty: Qty,
+    pub ask: Px,
+    pub ask_qty: Qty,
+}
+
+impl Quote {
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        self.bid.raw() > 0 && self.ask.raw() > self.bid.raw()
+    }
+    #[inline]
+    pub fn mid(&self) -> Px {
+        Px((self.bid.raw() + self.ask.raw()) / 2)
+    }
+}
+
+/// Monotonic counters of the pipeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub frames: u64,
+    pub decode_errors: [u64; DecodeError::COUNT],
+    pub signals: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub book_gaps: u64,
+    pub stale_diffs: u64,
+    /// Frames naming a symbol that is not configured.
+    pub unknown_symbol: u64,
+    /// Trades whose id did not follow the previous one.
+    pub trade_gaps: u64,
+    pub bad_snapshots: u64,
+}
+
+impl Counters {
+    pub fn decode_errors_total(&self) -> u64 {
+        self.decode_errors.iter().sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Throttle {
+    last_ns: u64,
+    suppressed: u32,
+    emitted_once: bool,
+}
+
+/// What the caller must do after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameOutcome {
+    /// The book of this symbol needs a fresh snapshot.
+    pub resync: Option<SymbolId>,
+    /// Orders sent because of this frame.
+    pub orders: u32,
+}
+
+/// decode → book → strategy → risk → exec over one frame at a time.
+pub struct Pipeline {
+    clock: Clock,
+    symbols: Vec<Vec<u8>>,
+    scratch: DecodeScratch,
+    books: Vec<Book>,
+    quotes: Vec<Quote>,
+    last_trade_id: Vec<u64>,
+    feed: Vec<FeedState>,
+    orch: Orchestrator,
+    risk: RiskManager,
+    positions: Vec<Position>,
+    marks: Vec<Px>,
+    exec: PaperExec,
+    sink: EventSink,
+    lat: Latency,
+    counters: Counters,
+    max_position_f64: f64,
+    /// Half a target level of notional: smaller deviations from target are not traded.
+    rebalance_band: Amount,
+    cooldown_ns: u64,
+    last_attempt_ns: Vec<u64>,
+    next_order_id: u64,
+    throttle: Vec<[Throttle; RejectReason::COUNT]>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("counters", &self.counters).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub fn new(cfg: &Config, events: rtrb::Producer<Event>) -> Self {
+        let n = cfg.symbols.len();
+        Self {
+            clock: Clock::new(),
+            symbols: cfg.symbols.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            scratch: DecodeScratch::with_capacity(BOOK_LEVELS),
+            books: (0..n).map(|_| Book::with_capacity(BOOK_LEVELS)).collect(),
+            quotes: vec![Quote::default(); n],
+            last_trade_id: vec![0; n],
+            feed: vec![FeedState::Connecting; n],
+            orch: Orchestrator::new(cfg),
+            risk: RiskManager::new(cfg),
+            positions: vec![Position::default(); n],
+            marks: vec![Px::ZERO; n],
+            exec: PaperExec::new(cfg),
+            sink: EventSink::new(events, cfg.engine.audit_overflow),
+            lat: Latency::new(),
+            counters: Counters::default(),
+            max_position_f64: cfg.risk.max_position,
+            rebalance_band: Amount::from_f64(cfg.risk.max_position / (2.0 * TARGET_LEVELS)).unwrap_or(Amount::ZERO),
+            cooldown_ns: cfg.risk.order_cooldown_ms * 1_000_000,
+            last_attempt_ns: vec![0; n],
+            next_order_id: 1,
+            throttle: vec![[Throttle::default(); RejectReason::COUNT]; n],
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    pub fn book(&self, symbol: SymbolId) -> &Book {
+        &self.books[symbol.index()]
+    }
+    pub fn quote(&self, symbol: SymbolId) -> Quote {
+        self.quotes[symbol.index()]
+    }
+    pub fn position(&self, symbol: SymbolId) -> &Position {
+        &self.positions[symbol.index()]
+    }
+    pub fn latency(&self) -> &Latency {
+        &self.lat
+    }
+    pub fn risk(&self) -> &RiskManager {
+        &self.risk
+    }
+    pub fn orchestrator(&self) -> &Orchestrator {
+        &self.orch
+    }
+    pub fn sink(&mut self) -> &mut EventSink {
+        &mut self.sink
+    }
+
+    pub fn state(&self) -> EngineState {
+        EngineState { halted: self.risk.halted, backpressure: self.sink.blocked(), active_strategies: self.orch.active_mask() }
+    }
+
+    #[inline]
+    fn symbol_index(&self, name: &[u8]) -> Option<usize> {
+        self.symbols.iter().position(|s| s.as_slice() == name)
+    }
+
+    /// Processes one frame received at raw clock value `recv_raw`, with decision time `ts_ns`
+    /// (unix ns; recorded time in backtests).
+    pub fn on_frame(&mut self, kind: FrameKind, bytes: &[u8], recv_raw: u64, ts_ns: u64) -> FrameOutcome {
+        let mut out = FrameOutcome::default();
+        self.counters.frames += 1;
+        let res = decode::decode(bytes, &mut self.scratch);
+        let t_dec = self.clock.raw();
+        self.lat.record(Stage::Decode, self.clock.delta_ns(recv_raw, t_dec));
+        match res {
+            Err(e) => self.counters.decode_errors[e.index()] += 1,
+            Ok(Decoded::Snapshot(h)) => {
+                let FrameKind::Snapshot(sym) = kind else {
+                    // A snapshot body we did not ask for: we cannot tell whose it is.
+                    self.counters.bad_snapshots += 1;
+                    return out;
+                };
+                let i = sym.index();
+                if i >= self.books.len() {
+                    self.counters.unknown_symbol += 1;
+                    return out;
+                }
+                match self.books[i].apply_snapshot(h.last_update_id, &self.scratch.bids, &self.scratch.asks) {
+                    Ok(()) => self.books[i].updated_raw = t_dec,
+                    Err(_) => {
+                        self.counters.bad_snapshots += 1;
+                        out.resync = Some(sym);
+                    }
+                }
+                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, self.clock.raw()));
+            }
+            Ok(Decoded::Depth(h)) => {
+                let Some(i) = self.symbol_index(h.symbol) else {
+                    self.counters.unknown_symbol += 1;
+                    return out;
+                };
+                let r = self.books[i].apply_diff(h.first_id, h.final_id, &self.scratch.bids, &self.scratch.asks);
+                let t_book = self.clock.raw();
+                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
+                match r {
+                    Ok(DiffOutcome::Applied) => {
+                        self.books[i].updated_raw = t_book;
+                        if self.feed[i] != FeedState::Live && self.books[i].is_valid() {
+                            self.set_feed(i, FeedState::Live, ts_ns);
+                        }
+                    }
+                    Ok(DiffOutcome::Stale) => self.counters.stale_diffs += 1,
+                    Ok(DiffOutcome::NoSnapshot) => {}
+                    Err(BookError::Gap { .. }) => {
+                        self.counters.book_gaps += 1;
+                        self.set_feed(i, FeedState::Resyncing, ts_ns);
+                        out.resync = Some(SymbolId(i as u16));
+                    }
+                    Err(_) => {
+                        self.books[i].invalidate();
+                        self.set_feed(i, FeedState::Resyncing, ts_ns);
+                        out.resync = Some(SymbolId(i as u16));
+                    }
+                }
+            }
+            Ok(Decoded::BookTicker(bt)) => {
+                let Some(i) = self.symbol_index(bt.symbol) else {
+                    self.counters.unknown_symbol += 1;
+                    return out;
+                };
+                let q = Quote { update_id: bt.update_id, bid: bt.bid_px, bid_qty: bt.bid_qty, ask: bt.ask_px, ask_qty: bt.ask_qty };
+                self.quotes[i] = q;
+                let t_book = self.clock.raw();
+                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
+                if q.is_valid() {
+                    self.marks[i] = q.mid();
+                    out.orders = self.on_quote(i, q, recv_raw, t_book, ts_ns);
+                }
+            }
+            Ok(Decoded::Trade(t)) => {
+                let Some(i) = self.symbol_index(t.symbol) else {
+                    self.counters.unknown_symbol += 1;
+                    return out;
+                };
+                let last = self.last_trade_id[i];
+                if last != 0 && t.trade_id != last + 1 {
+                    self.counters.trade_gaps += 1;
+                }
+                self.last_trade_id[i] = t.trade_id;
+            }
+            Ok(Decoded::AggTrade(_)) | Ok(Decoded::Ignored) => {}
+        }
+        out
+    }
+
+    /// Strategy → orchestrator → (maybe) an order. Returns orders sent.
+    #[inline]
+    fn on_quote(&mut self, i: usize, q: Quote, recv_raw: u64, t_book: u64, ts_ns: u64) -> u32 {
+        let mid = q.mid();
+        let decision = self.orch.on_quote(i, mid.to_f64());
+        let t_strat = self.clock.raw();
+        self.lat.record(Stage::Strategy, self.clock.delta_ns(t_book, t_strat));
+        if decision.is_some() {
+            self.counters.signals += 1;
+        }
+        let target = self.orch.target(i);
+        // Target quantity priced at the touch we would trade at, rounded down to the lot.
+        let touch = if target > 0.0 { q.ask } else { q.bid };
+        let target_qty = Qty::from_f64(target.abs() * self.max_position_f64 / touch.to_f64()).unwrap_or(Qty::ZERO);
+        let target_qty = Qty(self.risk.round_qty(target_qty).raw() * if target < 0.0 { -1 } else { 1 });
+        let pos = self.positions[i].qty;
+        let diff = Qty(target_qty.raw() - pos.raw());
+        if diff.is_zero() {
+            return 0;
+        }
+        // Rebalance only when the deviation is worth half a target level (or to go flat).
+        if !target_qty.is_zero() && Amount::notional(mid, diff.abs()) < self.rebalance_band {
+            return 0;
+        }
+        if ts_ns.saturating_sub(self.last_attempt_ns[i]) < self.cooldown_ns {
+            return 0;
+        }
+        self.last_attempt_ns[i] = ts_ns;
+        let side = if diff.raw() > 0 { Side::Buy } else { Side::Sell };
+        let px = match side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        };
+        let intent = Intent { symbol: i, side, qty: diff.abs(), px, reduce_only: false };
+        let contributors = self.orch.active_mask();
+        self.submit(intent, mid, contributors, recv_raw, t_strat, ts_ns)
+    }
+
+    /// Risk check, then order and paper fill. Returns 1 if an order was sent.
+    fn submit(&mut self, intent: Intent, decision_px: Px, contributors: u8, recv_raw: u64, t_prev: u64, ts_ns: u64) -> u32 {
+        let i = intent.symbol;
+        let view = RiskView {
+            positions: &self.positions,
+            marks: &self.marks,
+            open_orders: 0,
+            backpressure: self.sink.blocked(),
+            market_ok: self.books[i].is_valid(),
+        };
+        let verdict = self.risk.check(&intent, &view);
+        let t_risk = self.clock.raw();
+        self.lat.record(Stage::Risk, self.clock.delta_ns(t_prev, t_risk));
+        if let Err(reason) = verdict {
+            self.refuse(&intent, reason, ts_ns);
+            return 0;
+        }
+        let id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
+        let mut order = OrderEvent {
+            id,
+            symbol: SymbolId(i as u16),
+            side: intent.side,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Ioc,
+            px: intent.px,
+            qty: intent.qty,
+            decision_px,
+            frame_ts_ns: ts_ns,
+            ts_ns,
+            tick_to_order_ns: 0,
+            strategies: contributors,
+            reduce_only: intent.reduce_only,
+        };
+        let t_enc = self.clock.raw();
+        self.lat.record(Stage::OrderEncode, self.clock.delta_ns(t_risk, t_enc));
+        let t2o = self.clock.delta_ns(recv_raw, t_enc);
+        order.tick_to_order_ns = t2o.min(u32::MAX as u64) as u32;
+        order.ts_ns = ts_ns + t2o;
+        self.sink.emit(Event::Order(order), ts_ns);
+        self.lat.record(Stage::TickToOrder, t2o);
+        self.counters.orders += 1;
+        self.orch.count_order(contributors);
+
+        // Paper fill against our own book.
+        let pos = &mut self.positions[i];
+        let sink = &mut self.sink;
+        let counters = &mut self.counters;
+        let mut filled = 0i64;
+        let want = intent.qty.raw();
+        self.exec.fill_market(&self.books[i], intent.side, intent.qty, |px, qty, fee| {
+            pos.on_fill(intent.side, px, qty, fee);
+            filled += qty.raw();
+            counters.fills += 1;
+            sink.emit(
+                Event::Fill(FillEvent {
+                    order: id,
+                    symbol: SymbolId(i as u16),
+                    side: intent.side,
+                    liquidity: Liquidity::Taker,
+                    last: filled == want,
+                    px,
+                    qty,
+                    fee,
+                    position: pos.qty,
+                    realized: pos.realized_net(),
+                    ts_ns: order.ts_ns,
+                }),
+                ts_ns,
+            );
+        });
+        1
+    }
+
+    fn refuse(&mut self, it: &Intent, reason: RejectReason, ts_ns: u64) {
+        let th = &mut self.throttle[it.symbol][reason.index()];
+        if th.emitted_once && ts_ns.saturating_sub(th.last_ns) < REJECT_EVENT_INTERVAL_NS {
+            th.suppressed += 1;
+            return;
+        }
+        let suppressed = th.suppressed;
+        *th = Throttle { last_ns: ts_ns, suppressed: 0, emitted_once: true };
+        self.sink.emit(
+            Event::Reject(RejectEvent { symbol: SymbolId(it.symbol as u16), side: it.side, reason, qty: it.qty, px: it.px, suppressed, ts_ns }),
+            ts_ns,
+        );
+    }
+
+    fn set_feed(&mut self, i: usize, state: FeedState, ts_ns: u64) {
+        if self.feed[i] != state {
+            self.feed[i] = state;
+            self.sink.emit(Event::Feed(FeedEvent { symbol: SymbolId(i as u16), state, ts_ns }), ts_ns);
+        }
+    }
+
+    fn risk_event(&mut self, kind: RiskEventKind, value: i64, ts_ns: u64) {
+        self.sink.emit(Event::Risk(RiskEvent { kind, value, ts_ns }), ts_ns);
+    }
+
+    /// Applies a control command and acknowledges it with the resulting state.
+    pub fn on_command(&mut self, cmd: Command, ts_ns: u64) {
+        let outcome = match cmd.kind {
+            CommandKind::Halt => {
+                if self.risk.halted {
+                    CmdOutcome::Unchanged
+                } else {
+                    self.risk.halted = true;
+                    self.risk_event(RiskEventKind::Halted, 0, ts_ns);
+                    CmdOutcome::Applied
+                }
+            }
+            CommandKind::Resume => {
+                if !self.risk.halted {
+                    CmdOutcome::Unchanged
+                } else {
+                    self.risk.halted = false;
+                    self.risk_event(RiskEventKind::Resumed, 0, ts_ns);
+                    CmdOutcome::Applied
+                }
+            }
+            CommandKind::Activate(k) | CommandKind::Deactivate(k) => {
+                let on = matches!(cmd.kind, CommandKind::Activate(_));
+                match self.orch.set_active(k, on) {
+                    None => CmdOutcome::UnknownStrategy,
+                    Some(false) => CmdOutcome::Unchanged,
+                    Some(true) => {
+                        let kind = if on { RiskEventKind::StrategyActivated(k) } else { RiskEventKind::StrategyDeactivated(k) };
+                        self.risk_event(kind, 0, ts_ns);
+                        CmdOutcome::Applied
+                    }
+                }
+            }
+            CommandKind::SetWeight(k, w) => {
+                if !(w.is_finite() && (0.0..=10.0).contains(&w)) {
+                    CmdOutcome::InvalidValue
+                } else {
+                    match self.orch.set_weight(k, w) {
+                        None => CmdOutcome::UnknownStrategy,
+                        Some(false) => CmdOutcome::Unchanged,
+                        Some(true) => {
+                            self.risk_event(RiskEventKind::WeightChanged(k), (w * 1e6) as i64, ts_ns);
+                            CmdOutcome::Applied
+                        }
+                    }
+                }
+            }
+            CommandKind::Flatten => {
+                self.risk_event(RiskEventKind::FlattenRequested, 0, ts_ns);
+                self.flatten(ts_ns);
+                CmdOutcome::Applied
+            }
+            CommandKind::Snapshot => {
+                self.emit_snapshots(ts_ns, true);
+                CmdOutcome::Applied
+            }
+            CommandKind::ResetLatency => {
+                self.lat.reset();
+                CmdOutcome::Applied
+            }
+            CommandKind::Shutdown => CmdOutcome::Applied,
+        };
+        let ack = CommandAck { seq: cmd.seq, outcome, state: self.state(), ts_ns };
+        self.sink.emit(Event::Ack(ack), ts_ns);
+    }
+
+    /// Reduce-only market orders that bring every position to zero.
+    fn flatten(&mut self, ts_ns: u64) {
+        for i in 0..self.positions.len() {
+            let pos = self.positions[i].qty;
+            if pos.is_zero() {
+                continue;
+            }
+            let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
+            let q = self.quotes[i];
+            let px = match side {
+                Side::Buy => q.ask,
+                Side::Sell => q.bid,
+            };
+            let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true };
+            let now = self.clock.raw();
+            self.submit(intent, q.mid(), 0, now, now, ts_ns);
+        }
+    }
+
+    /// Stats, positions, strategies, and latency (all stages when `all_latency`, else the next
+    /// one round-robin).
+    pub fn emit_snapshots(&mut self, ts_ns: u64, all_latency: bool) {
+        let c = &self.counters;
+        let stats = StatsSnapshot {
+            frames: c.frames,
+            decode_errors: c.decode_errors_total(),
+            signals: c.signals,
+            orders: c.orders,
+            fills: c.fills,
+            rejects: self.risk.rejects.iter().sum(),
+            telemetry_dropped: self.sink.telemetry_dropped,
+            audit_parked: self.sink.parked_total,
+            book_gaps: c.book_gaps,
+            ts_ns,
+        };
+        self.sink.emit(Event::Stats(stats), ts_ns);
+        for i in 0..self.positions.len() {
+            let p = self.positions[i];
+            let mark = if self.marks[i].raw() > 0 { self.marks[i] } else { self.books[i].mid().unwrap_or(Px::ZERO) };
+            let unrealized = if mark.raw() > 0 { p.unrealized(mark) } else { Amount::ZERO };
+            self.sink.emit(
+                Event::Position(PositionSnapshot {
+                    symbol: SymbolId(i as u16),
+                    qty: p.qty,
+                    avg_px: p.avg_px(),
+                    mark,
+                    realized: p.realized_net(),
+                    unrealized,
+                    fees: p.fees,
+                    ts_ns,
+                }),
+                ts_ns,
+            );
+        }
+        for k in StrategyKind::ALL {
+            let s = self.orch.slots[k.index()];
+            if s.configured {
+                self.sink.emit(
+                    Event::Strategy(StrategySnapshot {
+                        kind: k,
+                        active: s.active,
+                        weight: s.weight,
+                        signal: s.last_signal,
+                        signals: s.signals,
+                        orders: s.orders,
+                        ts_ns,
+                    }),
+                    ts_ns,
+                );
+            }
+        }
+        if all_latency {
+            for stage in Stage::ALL {
+                let pct = self.lat.percentiles(stage);
+                self.sink.emit(Event::Latency(LatencySnapshot { stage, pct, ts_ns }), ts_ns);
+            }
+        } else {
+            let stage = self.lat.next_stage();
+            let pct = self.lat.percentiles(stage);
+            self.sink.emit(Event::Latency(LatencySnapshot { stage, pct, ts_ns }), ts_ns);
+        }
+    }
+
+    pub fn emit_heartbeat(&mut self, seq: u64, ts_ns: u64) {
+        let state = self.state();
+        self.sink.emit(Event::Heartbeat(Heartbeat { ts_ns, seq, state }), ts_ns);
+    }
+
+    /// Is the book of `symbol` in sync?
+    pub fn book_state(&self, symbol: SymbolId) -> SyncState {
+        self.books[symbol.index()].state()
+    }
+}
+
+/// The duty-cycle owner: a pipeline, its frame source and the command ring.
+pub struct Engine {
+    pipeline: Pipeline,
+    source: Source,
+    cmds: rtrb::Consumer<Command>,
+    start_raw: u64,
+    heartbeat_ns: u64,
+    snapshot_ns: u64,
+    next_heartbeat_ns: u64,
+    next_snapshot_ns: u64,
+    heartbeat_seq: u64,
+    /// Set by `Shutdown`: monotonic deadline for flushing parked events.
+    stopping_until: Option<u64>,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("pipeline", &self.pipeline).field("stopped", &self.stopped).finish_non_exhaustive()
+    }
+}
+
 impl Engine {
-    pub fn new(_cfg: &Config, c: rtrb::Consumer<Command>, e: rtrb::Producer<Event>) -> Result<Self, crate::EngineError> { Ok(Self { _c: c, _e: e, stopped: false }) }
-    pub fn poll(&mut self) -> usize { 0 }
-    pub fn stopped(&self) -> bool { self.stopped }
+    /// Builds an engine on the built-in market (paper mode).
+    pub fn new(cfg: &Config, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Result<Self, EngineError> {
+        let source = Source::Synthetic(SyntheticSource::new(cfg));
+        Ok(Self::with_source(cfg, source, cmds, events))
+    }
+
+    pub fn with_source(cfg: &Config, source: Source, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Self {
+        let pipeline = Pipeline::new(cfg, events);
+        let start_raw = pipeline.clock.raw();
+        Self {
+            pipeline,
+            source,
+            cmds,
+            start_raw,
+            heartbeat_ns: cfg.engine.heartbeat_ms * 1_000_000,
+            snapshot_ns: cfg.engine.snapshot_ms * 1_000_000,
+            next_heartbeat_ns: 0,
+            next_snapshot_ns: 0,
+            heartbeat_seq: 0,
+            stopping_until: None,
+            stopped: false,
+        }
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Has the engine finished shutting down?
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// One duty-cycle pass over every source. Returns the amount of work done (0 = idle).
+    pub fn poll(&mut self) -> usize {
+        let clock = &self.pipeline.clock;
+        let now_raw = clock.raw();
+        let now_ns = clock.delta_ns(self.start_raw, now_raw);
+        let ts = clock.unix_ns_of(now_raw);
+        let mut work = self.pipeline.sink.flush(ts);
+
+        for _ in 0..COMMAND_BATCH {
+            let Ok(cmd) = self.cmds.pop() else { break };
+            work += 1;
+            if cmd.kind == CommandKind::Shutdown && self.stopping_until.is_none() {
+                self.stopping_until = Some(now_ns + SHUTDOWN_FLUSH_NS);
+            }
+            self.pipeline.on_command(cmd, ts);
+        }
+
+        if let Some(deadline) = self.stopping_until {
+            let flushed = self.pipeline.sink.flush(ts);
+            if self.pipeline.sink.parked() == 0 || now_ns >= deadline {
+                // Final snapshots are telemetry: best effort.
+                self.pipeline.emit_snapshots(ts, true);
+                self.stopped = true;
+            }
+            return work + flushed;
+        }
+
+        for _ in 0..FRAME_BATCH {
+            let Some((kind, bytes)) = self.source.poll(now_ns) else { break };
+            let recv_raw = self.pipeline.clock.raw();
+            let ts_ns = self.pipeline.clock.unix_ns_of(recv_raw);
+            let out = self.pipeline.on_frame(kind, bytes, recv_raw, ts_ns);
+            if let Some(sym) = out.resync {
+                self.source.request_snapshot(sym);
+            }
+            work += 1;
+        }
+
+        if now_ns >= self.next_heartbeat_ns {
+            self.heartbeat_seq += 1;
+            self.pipeline.emit_heartbeat(self.heartbeat_seq, ts);
+            self.next_heartbeat_ns = now_ns + self.heartbeat_ns;
+        }
+        if now_ns >= self.next_snapshot_ns {
+            self.pipeline.emit_snapshots(ts, false);
+            self.next_snapshot_ns = now_ns + self.snapshot_ns;
+        }
+        work
+    }
 }

@@ -88,6 +88,7 @@ pub struct Config {
     pub capital: CapitalConfig,
     pub risk: RiskConfig,
     pub filters: FiltersConfig,
+    pub fees: FeesConfig,
     pub strategies: StrategiesConfig,
     pub engine: EngineConfig,
     pub market: MarketConfig,
@@ -141,6 +142,16 @@ pub struct FiltersConfig {
     pub step_size: f64,
     /// Minimum order notional, quote currency (Binance NOTIONAL minNotional).
     pub min_notional: f64,
+}
+
+/// Trading fees as fractions of notional (0.001 = 0.1 %, Binance's base spot rate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeesConfig {
+    /// Fee on resting (maker) fills; negative for a rebate.
+    pub maker: f64,
+    /// Fee on aggressive (taker) fills.
+    pub taker: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -421,6 +432,9 @@ impl Config {
                 return Err(r(key, v.to_string(), "a multiple of 1e-8"));
             }
         }
+
+        fin("fees.maker", self.fees.maker, -0.001, true, 0.01, "-0.001 <= value <= 0.01")?;
+        fin("fees.taker", self.fees.taker, 0.0, true, 0.01, "0 <= value <= 0.01")?;
 
         let m = &self.strategies.momentum;
         fin("strategies.momentum.weight", m.weight, 0.0, true, 10.0, "0 <= value <= 10")?;

@@ -2,4 +2,7 @@
 //! venue would send them) so every mode runs the same decode path.
 
 pub mod decode;
+pub mod source;
 pub mod synthetic;
+
+pub use source::{FrameKind, Source, SyntheticSource};
