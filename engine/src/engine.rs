@@ -182,6 +182,10 @@ impl Pipeline {
     pub fn sink(&mut self) -> &mut EventSink {
         &mut self.sink
     }
+    /// Telemetry events dropped because the event ring was full.
+    pub fn sink_telemetry_dropped(&self) -> u64 {
+        self.sink.telemetry_dropped
+    }
 
     pub fn state(&self) -> EngineState {
         EngineState { halted: self.risk.halted, backpressure: self.sink.blocked(), active_strategies: self.orch.active_mask() }

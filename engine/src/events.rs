@@ -50,18 +50,15 @@ impl EventSink {
     #[inline]
     pub fn emit(&mut self, ev: Event, ts_ns: u64) {
         if self.parked.is_empty() {
-            match self.tx.push(ev) {
-                Ok(()) => return,
-                Err(rtrb::PushError::Full(ev)) => {
-                    if !ev.is_audit() {
-                        self.telemetry_dropped += 1;
-                        return;
-                    }
-                    // First audit event that does not fit: close risk and say so, in order.
-                    self.blocked = true;
-                    self.park(Event::Risk(RiskEvent { kind: RiskEventKind::BackpressureOn, value: 0, ts_ns }));
-                    self.park(ev);
+            if let Err(rtrb::PushError::Full(ev)) = self.tx.push(ev) {
+                if !ev.is_audit() {
+                    self.telemetry_dropped += 1;
+                    return;
                 }
+                // First audit event that does not fit: close risk and say so, in order.
+                self.blocked = true;
+                self.park(Event::Risk(RiskEvent { kind: RiskEventKind::BackpressureOn, value: 0, ts_ns }));
+                self.park(ev);
             }
         } else if ev.is_audit() {
             self.park(ev);

@@ -1,0 +1,422 @@
+//! The bridge: the only code touching the rings to the hot thread.
+//!
+//! One task on the tokio runtime owns the `Producer<Command>` and the `Consumer<Event>`. Every
+//! tick (~1 ms) it drains every event into the [`Replica`](crate::state::Replica) and completes
+//! the waiters of acknowledged commands. API handlers reach it through a cloneable [`Bridge`]
+//! (a tokio mpsc of requests, each with a oneshot for the reply). Allocates freely; never blocks
+//! the runtime (ring operations are wait-free).
+
+use crate::state::{self, SharedReplica};
+use hft_shared::msg::{Command, CommandAck, CommandKind, Event};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+/// How long a command waits for its `Ack` before the caller gets [`BridgeError::Timeout`].
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Period of the drain loop.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Events applied per write-lock hold, so readers are never starved by a full ring.
+const DRAIN_BATCH: usize = 4096;
+/// Requests queued from handlers to the bridge task.
+const REQUEST_QUEUE: usize = 256;
+
+/// Why a command got no acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BridgeError {
+    #[error("the command ring is full")]
+    RingFull,
+    #[error("the engine did not acknowledge within {} ms", ACK_TIMEOUT.as_millis())]
+    Timeout,
+    #[error("the engine thread has stopped")]
+    EngineStopped,
+    #[error("the bridge task has stopped")]
+    Closed,
+}
+
+enum Request {
+    Command {
+        kind: CommandKind,
+        reply: oneshot::Sender<Result<CommandAck, BridgeError>>,
+    },
+    /// Drain the event ring now and report when done.
+    Flush { reply: oneshot::Sender<()> },
+}
+
+/// Handle on the bridge task; cheap to clone, one per handler.
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    tx: mpsc::Sender<Request>,
+    ack_timeout: Duration,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Command { kind, .. } => write!(f, "Command({kind:?})"),
+            Request::Flush { .. } => f.write_str("Flush"),
+        }
+    }
+}
+
+impl Bridge {
+    /// Spawns the bridge task on the current runtime. The task ends when every [`Bridge`]
+    /// handle is dropped, dropping the ring ends (which the engine sees as abandoned).
+    pub fn start(
+        commands: rtrb::Producer<Command>,
+        events: rtrb::Consumer<Event>,
+        replica: SharedReplica,
+    ) -> (Bridge, JoinHandle<()>) {
+        Self::start_with_timeout(commands, events, replica, ACK_TIMEOUT)
+    }
+
+    /// [`Bridge::start`] with a custom acknowledgement timeout (tests).
+    pub fn start_with_timeout(
+        commands: rtrb::Producer<Command>,
+        events: rtrb::Consumer<Event>,
+        replica: SharedReplica,
+        ack_timeout: Duration,
+    ) -> (Bridge, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+        let task = Task {
+            commands,
+            events,
+            replica,
+            rx,
+            next_seq: 1,
+            pending: HashMap::new(),
+        };
+        (Bridge { tx, ack_timeout }, tokio::spawn(task.run()))
+    }
+
+    /// Sends `kind` to the engine and waits for its acknowledgement.
+    pub async fn command(&self, kind: CommandKind) -> Result<CommandAck, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        let exchange = async {
+            self.tx
+                .send(Request::Command { kind, reply })
+                .await
+                .map_err(|_| BridgeError::Closed)?;
+            rx.await.map_err(|_| BridgeError::Closed)?
+        };
+        // Dropping `rx` on timeout lets the task forget the waiter; a late ack is ignored.
+        tokio::time::timeout(self.ack_timeout, exchange)
+            .await
+            .map_err(|_| BridgeError::Timeout)?
+    }
+
+    /// Drains every event currently in the ring into the replica.
+    pub async fn flush(&self) -> Result<(), BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Flush { reply })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)
+    }
+}
+
+struct Task {
+    commands: rtrb::Producer<Command>,
+    events: rtrb::Consumer<Event>,
+    replica: SharedReplica,
+    rx: mpsc::Receiver<Request>,
+    next_seq: u64,
+    pending: HashMap<u64, oneshot::Sender<Result<CommandAck, BridgeError>>>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.drain();
+                    // Waiters whose caller timed out are forgotten.
+                    self.pending.retain(|_, w| !w.is_closed());
+                }
+                req = self.rx.recv() => match req {
+                    Some(Request::Command { kind, reply }) => self.send(kind, reply),
+                    Some(Request::Flush { reply }) => {
+                        self.drain();
+                        let _ = reply.send(());
+                    }
+                    None => break,
+                },
+            }
+        }
+        self.drain();
+    }
+
+    fn send(&mut self, kind: CommandKind, reply: oneshot::Sender<Result<CommandAck, BridgeError>>) {
+        // An abandoned ring means the hot thread is gone: say so now rather than time out.
+        if self.commands.is_abandoned() {
+            let _ = reply.send(Err(BridgeError::EngineStopped));
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        match self.commands.push(Command { seq, kind }) {
+            Ok(()) => {
+                tracing::debug!(seq, ?kind, "command sent");
+                self.pending.insert(seq, reply);
+            }
+            Err(_) => {
+                tracing::warn!(?kind, "command ring full");
+                let _ = reply.send(Err(BridgeError::RingFull));
+            }
+        }
+    }
+
+    /// Applies every queued event, in ring order, completing ack waiters as their `Ack`
+    /// is applied: everything the engine emitted before an ack is in the replica by then.
+    fn drain(&mut self) {
+        loop {
+            let n = self.events.slots();
+            if n == 0 {
+                return;
+            }
+            let now = Instant::now();
+            let mut r = state::write(&self.replica);
+            for _ in 0..n.min(DRAIN_BATCH) {
+                let Ok(ev) = self.events.pop() else { break };
+                r.apply(&ev, now);
+                if let Event::Ack(ack) = ev {
+                    match self.pending.remove(&ack.seq) {
+                        Some(w) => {
+                            let _ = w.send(Ok(ack));
+                        }
+                        None => tracing::debug!(seq = ack.seq, "ack without a waiter (timed out?)"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! A fake hot thread on real rtrb rings: acknowledges commands after emitting scripted
+    //! events. Sleeps 200 µs per idle cycle (never spins) and exits on `Shutdown` or when the
+    //! control plane drops its ring ends.
+
+    use crate::state::fixtures;
+    use hft_shared::msg::{CmdOutcome, Command, CommandKind, Event};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    /// What the fake engine does with each command.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Script {
+        /// Emit `orders_before_ack` orders, then the ack (halt/resume tracked).
+        Ack { orders_before_ack: u64 },
+        /// Read commands but never answer.
+        Mute,
+        /// Never read the command ring.
+        Deaf,
+    }
+
+    pub struct FakeEngine {
+        pub thread: JoinHandle<Vec<Command>>,
+    }
+
+    pub fn start(
+        script: Script,
+        ring: usize,
+    ) -> (rtrb::Producer<Command>, rtrb::Consumer<Event>, FakeEngine) {
+        let (cmd_tx, mut cmd_rx) = rtrb::RingBuffer::<Command>::new(ring);
+        let (mut ev_tx, ev_rx) = rtrb::RingBuffer::<Event>::new(1024);
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut halted = false;
+            let mut next_order = 1;
+            loop {
+                if cmd_rx.is_abandoned() && (script == Script::Deaf || cmd_rx.is_empty()) {
+                    return seen;
+                }
+                let cmd = if script == Script::Deaf {
+                    None
+                } else {
+                    cmd_rx.pop().ok()
+                };
+                let Some(cmd) = cmd else {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                };
+                seen.push(cmd);
+                let Script::Ack { orders_before_ack } = script else {
+                    continue;
+                };
+                for _ in 0..orders_before_ack {
+                    let _ = ev_tx.push(fixtures::order(next_order));
+                    next_order += 1;
+                }
+                let outcome = match cmd.kind {
+                    CommandKind::Halt if halted => CmdOutcome::Unchanged,
+                    CommandKind::Halt => {
+                        halted = true;
+                        CmdOutcome::Applied
+                    }
+                    CommandKind::Resume if !halted => CmdOutcome::Unchanged,
+                    CommandKind::Resume => {
+                        halted = false;
+                        CmdOutcome::Applied
+                    }
+                    CommandKind::Shutdown => CmdOutcome::Applied,
+                    _ => CmdOutcome::Unsupported,
+                };
+                let _ = ev_tx.push(fixtures::ack(cmd.seq, outcome, halted));
+                if cmd.kind == CommandKind::Shutdown {
+                    return seen;
+                }
+            }
+        });
+        (cmd_tx, ev_rx, FakeEngine { thread })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{self, Script};
+    use super::*;
+    use crate::state::Replica;
+    use hft_shared::config::Config;
+    use hft_shared::msg::CmdOutcome;
+
+    fn replica() -> SharedReplica {
+        let cfg = Config::from_toml_str("", &|_| None).expect("config");
+        Replica::new(&cfg, Instant::now()).shared()
+    }
+
+    #[tokio::test]
+    async fn acks_are_matched_to_commands_by_seq() {
+        let (p, c, eng) = fake::start(
+            Script::Ack {
+                orders_before_ack: 0,
+            },
+            64,
+        );
+        let (bridge, _task) = Bridge::start(p, c, replica());
+        let (a, b) = tokio::join!(
+            bridge.command(CommandKind::Halt),
+            bridge.command(CommandKind::Snapshot)
+        );
+        let (a, b) = (a.expect("halt acked"), b.expect("snapshot acked"));
+        assert_ne!(a.seq, b.seq);
+        assert_eq!(a.outcome, CmdOutcome::Applied);
+        assert_eq!(b.outcome, CmdOutcome::Unsupported);
+        let c = bridge
+            .command(CommandKind::Halt)
+            .await
+            .expect("second halt acked");
+        assert_eq!(c.outcome, CmdOutcome::Unchanged);
+        bridge
+            .command(CommandKind::Shutdown)
+            .await
+            .expect("shutdown acked");
+        let seen = eng.thread.join().expect("fake engine");
+        let seqs: Vec<u64> = seen.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs.len(), 4);
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "fresh, increasing seqs: {seqs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn halt_reply_carries_the_acked_state() {
+        let (p, c, _eng) = fake::start(
+            Script::Ack {
+                orders_before_ack: 0,
+            },
+            64,
+        );
+        let r = replica();
+        let (bridge, _task) = Bridge::start(p, c, r.clone());
+        let ack = bridge.command(CommandKind::Halt).await.expect("acked");
+        assert!(ack.state.halted);
+        assert!(state::read(&r).state.halted, "replica follows the ack");
+        let ack = bridge.command(CommandKind::Resume).await.expect("acked");
+        assert!(!ack.state.halted);
+        assert_eq!(ack.outcome, CmdOutcome::Applied);
+    }
+
+    #[tokio::test]
+    async fn orders_emitted_before_the_ack_are_counted_when_the_command_returns() {
+        let (p, c, _eng) = fake::start(
+            Script::Ack {
+                orders_before_ack: 300,
+            },
+            64,
+        );
+        let r = replica();
+        let (bridge, _task) = Bridge::start(p, c, r.clone());
+        bridge.command(CommandKind::Halt).await.expect("acked");
+        assert_eq!(state::read(&r).orders, 300);
+        bridge.command(CommandKind::Halt).await.expect("acked");
+        assert_eq!(state::read(&r).orders, 600);
+    }
+
+    #[tokio::test]
+    async fn a_command_without_ack_times_out() {
+        let (p, c, _eng) = fake::start(Script::Mute, 64);
+        let (bridge, _task) =
+            Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
+        let t0 = Instant::now();
+        assert_eq!(
+            bridge.command(CommandKind::Halt).await,
+            Err(BridgeError::Timeout)
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_full_command_ring_is_an_error() {
+        let (p, c, _eng) = fake::start(Script::Deaf, 1);
+        let (bridge, _task) =
+            Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
+        assert_eq!(
+            bridge.command(CommandKind::Halt).await,
+            Err(BridgeError::Timeout),
+            "first fills the ring"
+        );
+        assert_eq!(
+            bridge.command(CommandKind::Halt).await,
+            Err(BridgeError::RingFull)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_engine_is_reported_at_once() {
+        let (p, c, eng) = fake::start(
+            Script::Ack {
+                orders_before_ack: 0,
+            },
+            64,
+        );
+        let (bridge, _task) = Bridge::start(p, c, replica());
+        bridge.command(CommandKind::Shutdown).await.expect("acked");
+        eng.thread.join().expect("fake engine");
+        assert_eq!(
+            bridge.command(CommandKind::Halt).await,
+            Err(BridgeError::EngineStopped)
+        );
+    }
+
+    #[tokio::test]
+    async fn flush_drains_everything_left_in_the_ring() {
+        let (p, c) = rtrb::RingBuffer::<Command>::new(16);
+        let (mut ev_tx, ev_rx) = rtrb::RingBuffer::<Event>::new(64);
+        drop(c);
+        let r = replica();
+        let (bridge, _task) = Bridge::start(p, ev_rx, r.clone());
+        for id in 1..=50 {
+            ev_tx.push(state::fixtures::order(id)).expect("room");
+        }
+        bridge.flush().await.expect("flushed");
+        assert_eq!(state::read(&r).orders, 50);
+    }
+}

@@ -1,0 +1,347 @@
+//! `hft run`: validates the configuration, starts the hot thread, serves the control API, and
+//! shuts both down in order on SIGINT/SIGTERM.
+//!
+//! `run` executes on the main thread up to building the tokio runtime (1–2 workers); `serve` and
+//! the supervisor run on that runtime. Nothing here touches the rings except through the bridge.
+//!
+//! Shutdown order: `Shutdown` command → wait (≤ 5 s in all) for the hot thread to return →
+//! drain the remaining events into the replica → stop axum gracefully → exit.
+
+use crate::Failure;
+use crate::api::{self, AppState};
+use crate::bridge::Bridge;
+use crate::state::{self, Replica, SharedReplica};
+use anyhow::{Context, anyhow};
+use hft_engine::{EngineHandle, Planes};
+use hft_shared::config::{Config, Sources};
+use hft_shared::msg::CommandKind;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{oneshot, watch};
+
+/// Environment variable holding the API token.
+pub const TOKEN_ENV: &str = "HFT_API_TOKEN";
+/// Budget for the engine to acknowledge `Shutdown` and return from its thread.
+const ENGINE_STOP: Duration = Duration::from_secs(5);
+/// Budget for in-flight HTTP requests once the engine is down.
+const HTTP_STOP: Duration = Duration::from_secs(2);
+
+/// Where the API token came from. A supplied token is never printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    FromEnv(String),
+    Generated(String),
+}
+
+impl Token {
+    pub fn secret(&self) -> &str {
+        match self {
+            Token::FromEnv(t) | Token::Generated(t) => t,
+        }
+    }
+
+    /// The banner's token part.
+    pub fn banner(&self) -> String {
+        match self {
+            Token::FromEnv(_) => format!("token from {TOKEN_ENV}"),
+            Token::Generated(t) => format!("token {t}"),
+        }
+    }
+}
+
+/// The API token: `HFT_API_TOKEN` when set and non-empty, else 32 random hex characters — but
+/// only on loopback: a non-loopback API must be given its token.
+pub fn token(cfg: &Config, env: Option<String>) -> Result<Token, Failure> {
+    let supplied = env.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    match supplied {
+        Some(t) => Ok(Token::FromEnv(t)),
+        None if !cfg.api_is_loopback() => Err(Failure::usage(anyhow!(
+            "api.host = {} is not a loopback address: set {TOKEN_ENV} to the API token before exposing the API",
+            cfg.api.host
+        ))),
+        None => {
+            let mut raw = [0u8; 16];
+            getrandom::fill(&mut raw).map_err(|e| anyhow!("cannot generate an API token: {e}"))?;
+            Ok(Token::Generated(
+                raw.iter().map(|b| format!("{b:02x}")).collect(),
+            ))
+        }
+    }
+}
+
+pub fn banner(cfg: &Config, addr: SocketAddr, token: &Token) -> String {
+    format!(
+        "hft {} · mode {} · API http://{addr} · {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.mode,
+        token.banner()
+    )
+}
+
+pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
+    let sources = Sources::resolve(config, &Config::process_env);
+    let cfg = Config::load(&sources, &Config::process_env)
+        .map_err(|e| Failure::usage(anyhow!("invalid configuration: {e}")))?;
+    let token = token(&cfg, Config::process_env(TOKEN_ENV))?;
+    if !cfg.api_is_loopback() {
+        tracing::warn!(host = %cfg.api.host, "the control API is exposed beyond loopback");
+    }
+
+    // Bind before starting the engine: a taken port should not start a trading thread.
+    let ip: IpAddr = cfg
+        .api
+        .host
+        .parse()
+        .with_context(|| format!("api.host {:?} is not an IP address", cfg.api.host))?;
+    let listener =
+        std::net::TcpListener::bind(SocketAddr::new(ip, cfg.api.port)).with_context(|| {
+            format!(
+                "cannot bind the API to {ip}:{} (api.host, api.port)",
+                cfg.api.port
+            )
+        })?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the API socket non-blocking")?;
+
+    let planes = hft_engine::spawn(&cfg).map_err(|e| Failure::runtime(anyhow!("{e}")))?;
+
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("hft-control")
+        .enable_all()
+        .build()
+        .context("cannot start the control-plane runtime")?;
+    let result = rt.block_on(serve(cfg, planes, listener, token));
+    // The supervisor's blocking join may still wait on a hung engine thread: do not wait for it.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// How the hot thread ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EngineExit {
+    /// `join` returned `Ok` (no panic).
+    clean: bool,
+    /// Ended after the control plane asked it to.
+    requested: bool,
+}
+
+async fn serve(
+    cfg: Config,
+    planes: Planes,
+    listener: std::net::TcpListener,
+    token: Token,
+) -> Result<(), Failure> {
+    let Planes {
+        engine,
+        commands,
+        events,
+    } = planes;
+    let replica = Replica::new(&cfg, Instant::now()).shared();
+    let (bridge, _bridge_task) = Bridge::start(commands, events, replica.clone());
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (exit_tx, mut exit_rx) = watch::channel(None::<EngineExit>);
+    tokio::spawn(supervise(
+        engine,
+        replica.clone(),
+        stopping.clone(),
+        exit_tx,
+    ));
+
+    // Handlers before the banner: a test may signal as soon as it has read it.
+    let mut sigterm =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+
+    let listener =
+        tokio::net::TcpListener::from_std(listener).context("cannot register the API socket")?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the API socket's address")?;
+    let app = api::router(AppState {
+        replica: replica.clone(),
+        bridge: bridge.clone(),
+        token: Arc::from(token.secret()),
+    });
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", banner(&cfg, addr, &token))
+        .and_then(|()| out.flush())
+        .context("cannot write the banner to stdout")?;
+    drop(out);
+    tracing::info!(%addr, mode = %cfg.mode, symbols = ?cfg.symbols, "control API listening");
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+        res = &mut server => {
+            let err = match res {
+                Ok(Ok(())) => anyhow!("the API server stopped unexpectedly"),
+                Ok(Err(e)) => anyhow::Error::new(e).context("the API server failed"),
+                Err(e) => anyhow::Error::new(e).context("the API server task failed"),
+            };
+            return Err(Failure::runtime(err));
+        }
+    }
+
+    // 1. Ask the engine to stop (it acks, flushes, returns), unless it is already gone.
+    let deadline = tokio::time::Instant::now() + ENGINE_STOP;
+    stopping.store(true, Ordering::SeqCst);
+    let already_gone = exit_rx.borrow().is_some();
+    if !already_gone {
+        match bridge.command(CommandKind::Shutdown).await {
+            Ok(ack) => tracing::info!(seq = ack.seq, "engine acknowledged shutdown"),
+            Err(e) => tracing::warn!("engine did not acknowledge shutdown: {e}"),
+        }
+    }
+    // 2. Wait for the hot thread to return.
+    let exit = tokio::time::timeout_at(deadline, exit_rx.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|r| r.ok().and_then(|e| *e));
+    // 3. Drain what it emitted last.
+    if let Err(e) = bridge.flush().await {
+        tracing::warn!("cannot drain the last events: {e}");
+    }
+    {
+        let r = state::read(&replica);
+        tracing::info!(
+            orders = r.orders,
+            fills = r.fills,
+            rejects = r.rejects,
+            events = r.events,
+            "final counts"
+        );
+    }
+    // 4. Stop serving.
+    let _ = stop_http.send(());
+    match tokio::time::timeout(HTTP_STOP, &mut server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!("API server error while stopping: {e}"),
+        Ok(Err(e)) => tracing::warn!("API server task failed while stopping: {e}"),
+        Err(_) => {
+            tracing::warn!(
+                "open API connections did not finish within {} s; closing",
+                HTTP_STOP.as_secs()
+            );
+            server.abort();
+        }
+    }
+
+    match exit {
+        Some(EngineExit {
+            clean: true,
+            requested: true,
+        }) => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        Some(EngineExit { clean: false, .. }) => {
+            Err(Failure::runtime(anyhow!("the engine thread panicked")))
+        }
+        Some(EngineExit {
+            requested: false, ..
+        }) => Err(Failure::runtime(anyhow!(
+            "the engine thread had stopped before shutdown was requested"
+        ))),
+        None => Err(Failure::runtime(anyhow!(
+            "the engine did not stop within {} s; its last events may be lost",
+            ENGINE_STOP.as_secs()
+        ))),
+    }
+}
+
+/// Waits for the hot thread to end (a blocking join on the blocking pool), marks the replica,
+/// and reports how it ended. An unrequested end keeps the API up and `/health` not ready.
+async fn supervise(
+    engine: EngineHandle,
+    replica: SharedReplica,
+    stopping: Arc<AtomicBool>,
+    exit: watch::Sender<Option<EngineExit>>,
+) {
+    let joined = tokio::task::spawn_blocking(move || engine.join()).await;
+    let requested = stopping.load(Ordering::SeqCst);
+    let clean = matches!(joined, Ok(Ok(())));
+    state::write(&replica).engine_running = false;
+    match (requested, clean) {
+        (true, true) => tracing::info!("engine thread stopped"),
+        (true, false) => tracing::error!("engine thread panicked while stopping"),
+        (false, _) => tracing::error!(
+            panicked = !clean,
+            "engine thread stopped unexpectedly: trading has stopped; the API stays up and /health reports not ready"
+        ),
+    }
+    exit.send_replace(Some(EngineExit { clean, requested }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(host: &str) -> Config {
+        Config::from_toml_str(&format!("[api]\nhost = '{host}'\n"), &|_| None).expect("config")
+    }
+
+    #[test]
+    fn supplied_token_is_used_and_never_shown() {
+        let t = token(&cfg("127.0.0.1"), Some("  abc  ".into())).expect("token");
+        assert_eq!(t.secret(), "abc");
+        let b = banner(
+            &cfg("127.0.0.1"),
+            "127.0.0.1:8000".parse().expect("addr"),
+            &t,
+        );
+        assert_eq!(
+            b,
+            format!(
+                "hft {} · mode paper · API http://127.0.0.1:8000 · token from HFT_API_TOKEN",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(!b.contains("abc"));
+    }
+
+    #[test]
+    fn generated_token_is_32_hex_and_shown() {
+        let t = token(&cfg("127.0.0.1"), Some(String::new())).expect("token");
+        let Token::Generated(s) = &t else {
+            panic!("expected a generated token, got {t:?}")
+        };
+        assert_eq!(s.len(), 32);
+        assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(token(&cfg("127.0.0.1"), None).expect("token"), t);
+        let b = banner(&cfg("::1"), "[::1]:0".parse().expect("addr"), &t);
+        assert!(
+            b.ends_with(&format!("API http://[::1]:0 · token {s}")),
+            "{b}"
+        );
+    }
+
+    #[test]
+    fn non_loopback_needs_a_supplied_token() {
+        let f = token(&cfg("0.0.0.0"), None).expect_err("refused");
+        assert_eq!(f.code, 2);
+        let msg = f.error.to_string();
+        assert!(
+            msg.contains("HFT_API_TOKEN") && msg.contains("api.host"),
+            "{msg}"
+        );
+        assert!(token(&cfg("0.0.0.0"), Some("t".into())).is_ok());
+    }
+}

@@ -1,0 +1,517 @@
+//! The control plane's replica of engine state, rebuilt from the events the hot thread emits.
+//!
+//! Written only by the bridge task (tokio runtime) as it drains the event ring; read by the API
+//! handlers under a short read lock. Allocates freely (bounded histories), never touches the
+//! engine.
+//!
+//! Audit counts (`orders`, `fills`, `rejects`) are counted here from the audit events
+//! themselves, never copied from the periodic `StatsSnapshot`: the ring is FIFO, so once the
+//! bridge has applied a command's `Ack`, everything the engine emitted before it is counted.
+
+use hft_shared::config::{Config, Mode};
+use hft_shared::msg::{
+    CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles,
+    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
+};
+use hft_shared::{Amount, Px, Qty, StrategyKind, SymbolId};
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// Orders and fills kept for the API (oldest dropped first).
+pub const HISTORY: usize = 1000;
+/// Risk events kept for the API (oldest dropped first).
+pub const RISK_HISTORY: usize = 256;
+/// A heartbeat younger than this (or 5 × `engine.heartbeat_ms`, if larger) means "ready".
+pub const MIN_READY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The replica as shared between the bridge (writer) and the handlers (readers).
+pub type SharedReplica = Arc<RwLock<Replica>>;
+
+/// Read access that survives a panicked writer: the replica holds plain data, and serving the
+/// last consistent-enough view beats failing every request.
+pub fn read(r: &SharedReplica) -> RwLockReadGuard<'_, Replica> {
+    r.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write access; see [`read`] on poisoning.
+pub fn write(r: &SharedReplica) -> RwLockWriteGuard<'_, Replica> {
+    r.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything the API serves about the engine. Indexes are `SymbolId`, `Stage` and
+/// `StrategyKind` indexes.
+#[derive(Debug)]
+pub struct Replica {
+    pub mode: Mode,
+    /// Configured symbol names; index = `SymbolId`.
+    pub symbols: Vec<String>,
+    /// When the control plane started.
+    pub started: Instant,
+    /// Readiness window: a heartbeat older than this means "not ready".
+    pub ready_window: Duration,
+    /// The hot thread is alive (cleared by the supervisor when it ends).
+    pub engine_running: bool,
+    /// Latest state the engine reported, from heartbeats and acks in ring order.
+    pub state: EngineState,
+    pub heartbeat: Option<(Heartbeat, Instant)>,
+    /// Latest periodic counters (frames, decode errors, …). Lags by up to `snapshot_ms`.
+    pub stats: Option<StatsSnapshot>,
+    /// Latest percentiles per stage; zeros until reported.
+    pub latency: [Percentiles; Stage::COUNT],
+    /// Per symbol: the latest snapshot, with fills newer than it applied on top.
+    pub positions: Vec<Option<PositionSnapshot>>,
+    /// Per symbol: latest feed status (`None` until the engine reports one).
+    pub feeds: Vec<Option<FeedState>>,
+    pub strategies: [Option<StrategySnapshot>; StrategyKind::COUNT],
+    /// Counted from `Event::Order`.
+    pub orders: u64,
+    /// Counted from `Event::Fill`.
+    pub fills: u64,
+    /// Counted from `Event::Reject`, each worth `1 + suppressed`.
+    pub rejects: u64,
+    pub rejects_by_reason: [u64; RejectReason::COUNT],
+    pub recent_orders: VecDeque<OrderEvent>,
+    pub recent_fills: VecDeque<FillEvent>,
+    pub recent_risk: VecDeque<RiskEvent>,
+    pub last_ack: Option<CommandAck>,
+    /// Events applied since start.
+    pub events: u64,
+}
+
+impl Replica {
+    pub fn new(cfg: &Config, started: Instant) -> Self {
+        let n = cfg.symbols.len();
+        Self {
+            mode: cfg.mode,
+            symbols: cfg.symbols.clone(),
+            started,
+            ready_window: MIN_READY_WINDOW.max(Duration::from_millis(
+                cfg.engine.heartbeat_ms.saturating_mul(5),
+            )),
+            engine_running: true,
+            state: EngineState::default(),
+            heartbeat: None,
+            stats: None,
+            latency: [Percentiles::default(); Stage::COUNT],
+            positions: vec![None; n],
+            feeds: vec![None; n],
+            strategies: [None; StrategyKind::COUNT],
+            orders: 0,
+            fills: 0,
+            rejects: 0,
+            rejects_by_reason: [0; RejectReason::COUNT],
+            recent_orders: VecDeque::with_capacity(HISTORY),
+            recent_fills: VecDeque::with_capacity(HISTORY),
+            recent_risk: VecDeque::with_capacity(RISK_HISTORY),
+            last_ack: None,
+            events: 0,
+        }
+    }
+
+    pub fn shared(self) -> SharedReplica {
+        Arc::new(RwLock::new(self))
+    }
+
+    /// Applies one event; `now` is when the bridge took it off the ring.
+    pub fn apply(&mut self, ev: &Event, now: Instant) {
+        self.events += 1;
+        match *ev {
+            Event::Heartbeat(hb) => {
+                self.state = hb.state;
+                self.heartbeat = Some((hb, now));
+            }
+            Event::Ack(ack) => {
+                self.state = ack.state;
+                self.last_ack = Some(ack);
+            }
+            Event::Order(o) => {
+                self.orders += 1;
+                push_bounded(&mut self.recent_orders, o, HISTORY);
+            }
+            Event::Fill(f) => {
+                self.fills += 1;
+                self.apply_fill(&f);
+                push_bounded(&mut self.recent_fills, f, HISTORY);
+            }
+            Event::Reject(r) => self.apply_reject(&r),
+            Event::Risk(r) => push_bounded(&mut self.recent_risk, r, RISK_HISTORY),
+            Event::Feed(f) => {
+                if let Some(slot) = self.feeds.get_mut(f.symbol.index()) {
+                    *slot = Some(f.state);
+                }
+            }
+            Event::Stats(s) => self.stats = Some(s),
+            Event::Position(p) => {
+                if let Some(slot) = self.positions.get_mut(p.symbol.index()) {
+                    // A parked (late) fill may have been applied after a newer snapshot was
+                    // taken; never let an older snapshot roll state back.
+                    if slot.is_none_or(|cur| p.ts_ns >= cur.ts_ns) {
+                        *slot = Some(p);
+                    }
+                }
+            }
+            Event::Latency(l) => self.latency[l.stage.index()] = l.pct,
+            Event::Strategy(s) => self.strategies[s.kind.index()] = Some(s),
+        }
+    }
+
+    /// Fills are fresher than the periodic position snapshot: apply one on top of the latest
+    /// snapshot when it is newer (a parked fill delivered late is already in the snapshot).
+    fn apply_fill(&mut self, f: &FillEvent) {
+        let Some(slot) = self.positions.get_mut(f.symbol.index()) else {
+            return;
+        };
+        let cur = slot.get_or_insert(PositionSnapshot {
+            symbol: f.symbol,
+            qty: Qty::ZERO,
+            avg_px: Px::ZERO,
+            mark: Px::ZERO,
+            realized: Amount::ZERO,
+            unrealized: Amount::ZERO,
+            fees: Amount::ZERO,
+            ts_ns: 0,
+        });
+        if f.ts_ns >= cur.ts_ns {
+            cur.qty = f.position;
+            cur.realized = f.realized;
+            cur.fees += f.fee;
+            cur.ts_ns = f.ts_ns;
+        }
+    }
+
+    fn apply_reject(&mut self, r: &RejectEvent) {
+        let n = 1 + u64::from(r.suppressed);
+        self.rejects += n;
+        self.rejects_by_reason[r.reason.index()] += n;
+    }
+
+    /// Age of the last heartbeat at `now`, `None` before the first one.
+    pub fn heartbeat_age(&self, now: Instant) -> Option<Duration> {
+        self.heartbeat
+            .map(|(_, at)| now.saturating_duration_since(at))
+    }
+
+    /// Engine thread alive and a heartbeat within the readiness window.
+    pub fn ready(&self, now: Instant) -> bool {
+        self.engine_running
+            && self
+                .heartbeat_age(now)
+                .is_some_and(|a| a <= self.ready_window)
+    }
+
+    /// The worst feed state over all symbols, as served by `/health`.
+    pub fn feed_summary(&self) -> &'static str {
+        self.feeds
+            .iter()
+            .map(|f| (feed_rank(*f), feed_name(*f)))
+            .max_by_key(|(rank, _)| *rank)
+            .map_or("unknown", |(_, name)| name)
+    }
+
+    /// Position of a symbol (zero before the first report).
+    pub fn position(&self, sym: SymbolId) -> Qty {
+        self.positions
+            .get(sym.index())
+            .copied()
+            .flatten()
+            .map_or(Qty::ZERO, |p| p.qty)
+    }
+
+    /// PnL summed over symbols: (realized net of fees, unrealized, fees).
+    pub fn pnl(&self) -> (Amount, Amount, Amount) {
+        self.positions.iter().flatten().fold(
+            (Amount::ZERO, Amount::ZERO, Amount::ZERO),
+            |(r, u, f), p| (r + p.realized, u + p.unrealized, f + p.fees),
+        )
+    }
+}
+
+/// `None` (not reported yet) is "unknown".
+pub fn feed_name(f: Option<FeedState>) -> &'static str {
+    f.map_or("unknown", FeedState::as_str)
+}
+
+/// Severity for the summary: the worst symbol decides.
+fn feed_rank(f: Option<FeedState>) -> u8 {
+    match f {
+        Some(FeedState::Live) => 0,
+        None => 1,
+        Some(FeedState::Connecting) => 2,
+        Some(FeedState::Stale) => 3,
+        Some(FeedState::Resyncing) => 4,
+        Some(FeedState::Down) => 5,
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
+    if q.len() == cap {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+/// Event constructors shared by the unit tests of this crate.
+#[cfg(test)]
+pub mod fixtures {
+    use hft_shared::msg::*;
+    use hft_shared::{OrderId, OrderKind, Px, Qty, Side, SymbolId, TimeInForce};
+
+    pub fn order(id: u64) -> Event {
+        Event::Order(OrderEvent {
+            id: OrderId(id),
+            symbol: SymbolId(0),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Ioc,
+            px: Px::from_int(60_000),
+            qty: Qty::from_raw(1_000_000),
+            decision_px: Px::from_int(60_000),
+            frame_ts_ns: id * 10,
+            ts_ns: id * 10 + 1,
+            tick_to_order_ns: 150,
+            strategies: 1,
+            reduce_only: false,
+        })
+    }
+
+    pub fn fill(id: u64, ts_ns: u64, position: Qty, realized: i128, fee: i128) -> Event {
+        Event::Fill(FillEvent {
+            order: OrderId(id),
+            symbol: SymbolId(0),
+            side: Side::Buy,
+            liquidity: Liquidity::Taker,
+            last: true,
+            px: Px::from_int(60_000),
+            qty: Qty::from_raw(1_000_000),
+            fee: hft_shared::Amount(fee),
+            position,
+            realized: hft_shared::Amount(realized),
+            ts_ns,
+        })
+    }
+
+    pub fn reject(reason: RejectReason, suppressed: u32) -> Event {
+        Event::Reject(RejectEvent {
+            symbol: SymbolId(0),
+            side: Side::Sell,
+            reason,
+            qty: Qty::from_raw(1),
+            px: Px::from_int(1),
+            suppressed,
+            ts_ns: 5,
+        })
+    }
+
+    pub fn state(halted: bool) -> EngineState {
+        EngineState {
+            halted,
+            backpressure: false,
+            active_strategies: 1,
+        }
+    }
+
+    pub fn heartbeat(seq: u64, halted: bool) -> Event {
+        Event::Heartbeat(Heartbeat {
+            ts_ns: seq,
+            seq,
+            state: state(halted),
+        })
+    }
+
+    pub fn ack(seq: u64, outcome: CmdOutcome, halted: bool) -> Event {
+        Event::Ack(CommandAck {
+            seq,
+            outcome,
+            state: state(halted),
+            ts_ns: seq,
+        })
+    }
+
+    pub fn stats(frames: u64, orders: u64) -> Event {
+        Event::Stats(StatsSnapshot {
+            frames,
+            orders,
+            fills: orders,
+            rejects: orders,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use hft_shared::msg::{CmdOutcome, FeedEvent, LatencySnapshot};
+
+    fn replica() -> Replica {
+        let cfg =
+            Config::from_toml_str("symbols = ['BTCUSDT', 'ETHUSDT']\n", &|_| None).expect("config");
+        Replica::new(&cfg, Instant::now())
+    }
+
+    #[test]
+    fn audit_counts_come_from_events_not_from_snapshots() {
+        let mut r = replica();
+        let now = Instant::now();
+        r.apply(&stats(100, 0), now);
+        for id in 1..=3 {
+            r.apply(&order(id), now);
+        }
+        r.apply(&fill(1, 20, Qty::from_raw(1_000_000), 0, 0), now);
+        r.apply(&reject(RejectReason::Halted, 0), now);
+        // A lagging snapshot says 0 orders, then one says 99: neither changes the counts.
+        r.apply(&stats(200, 99), now);
+        assert_eq!((r.orders, r.fills, r.rejects), (3, 1, 1));
+        assert_eq!(r.stats.map(|s| s.frames), Some(200));
+    }
+
+    #[test]
+    fn rejects_count_suppressed_repeats_per_reason() {
+        let mut r = replica();
+        let now = Instant::now();
+        r.apply(&reject(RejectReason::Halted, 4), now);
+        r.apply(&reject(RejectReason::Halted, 0), now);
+        r.apply(&reject(RejectReason::MaxPosition, 2), now);
+        assert_eq!(r.rejects, 9);
+        assert_eq!(r.rejects_by_reason[RejectReason::Halted.index()], 6);
+        assert_eq!(r.rejects_by_reason[RejectReason::MaxPosition.index()], 3);
+        assert_eq!(r.rejects_by_reason[RejectReason::NoMarket.index()], 0);
+    }
+
+    #[test]
+    fn histories_keep_the_last_thousand() {
+        let mut r = replica();
+        let now = Instant::now();
+        for id in 1..=1500 {
+            r.apply(&order(id), now);
+            r.apply(&fill(id, id, Qty::ZERO, 0, 0), now);
+        }
+        assert_eq!(r.orders, 1500);
+        assert_eq!(r.recent_orders.len(), HISTORY);
+        assert_eq!(r.recent_fills.len(), HISTORY);
+        assert!(matches!(r.recent_orders.front(), Some(o) if o.id.0 == 501));
+        assert!(matches!(r.recent_fills.back(), Some(f) if f.order.0 == 1500));
+    }
+
+    #[test]
+    fn state_follows_heartbeats_and_acks_in_ring_order() {
+        let mut r = replica();
+        let now = Instant::now();
+        r.apply(&heartbeat(1, false), now);
+        assert!(!r.state.halted);
+        r.apply(&ack(7, CmdOutcome::Applied, true), now);
+        assert!(r.state.halted);
+        assert_eq!(r.last_ack.map(|a| a.seq), Some(7));
+        r.apply(&heartbeat(2, false), now);
+        assert!(!r.state.halted);
+    }
+
+    #[test]
+    fn fills_update_positions_until_a_newer_snapshot() {
+        let mut r = replica();
+        let now = Instant::now();
+        let snap = |qty: i64, fees: i128, ts_ns: u64| {
+            Event::Position(PositionSnapshot {
+                symbol: SymbolId(0),
+                qty: Qty::from_raw(qty),
+                avg_px: Px::ZERO,
+                mark: Px::ZERO,
+                realized: Amount(-fees),
+                unrealized: Amount(7),
+                fees: Amount(fees),
+                ts_ns,
+            })
+        };
+        r.apply(&snap(1_000, 10, 100), now);
+        r.apply(&fill(1, 150, Qty::from_raw(3_000), -30, 20), now);
+        assert_eq!(r.position(SymbolId(0)), Qty::from_raw(3_000));
+        assert_eq!(r.pnl(), (Amount(-30), Amount(7), Amount(30)));
+        // The next snapshot includes that fill and supersedes it.
+        r.apply(&snap(3_000, 30, 200), now);
+        // A parked fill delivered late (older than the snapshot) is already counted in it.
+        r.apply(&fill(0, 120, Qty::from_raw(2_000), -20, 10), now);
+        assert_eq!(r.position(SymbolId(0)), Qty::from_raw(3_000));
+        assert_eq!(r.pnl(), (Amount(-30), Amount(7), Amount(30)));
+        assert_eq!(r.fills, 2, "the late fill is still counted");
+        assert_eq!(r.position(SymbolId(1)), Qty::ZERO);
+    }
+
+    #[test]
+    fn events_for_unknown_symbols_are_ignored_not_panicking() {
+        let mut r = replica();
+        let now = Instant::now();
+        r.apply(
+            &Event::Feed(FeedEvent {
+                symbol: SymbolId(9),
+                state: FeedState::Live,
+                ts_ns: 1,
+            }),
+            now,
+        );
+        assert_eq!(r.feed_summary(), "unknown");
+    }
+
+    #[test]
+    fn feed_summary_is_the_worst_symbol() {
+        let mut r = replica();
+        let now = Instant::now();
+        let feed = |s: u16, state| {
+            Event::Feed(FeedEvent {
+                symbol: SymbolId(s),
+                state,
+                ts_ns: 1,
+            })
+        };
+        r.apply(&feed(0, FeedState::Live), now);
+        assert_eq!(r.feed_summary(), "unknown", "ETHUSDT not reported yet");
+        r.apply(&feed(1, FeedState::Live), now);
+        assert_eq!(r.feed_summary(), "live");
+        r.apply(&feed(1, FeedState::Resyncing), now);
+        assert_eq!(r.feed_summary(), "resyncing");
+    }
+
+    #[test]
+    fn latency_is_kept_per_stage() {
+        let mut r = replica();
+        let pct = Percentiles {
+            count: 3,
+            p50: 100,
+            p90: 200,
+            p99: 300,
+            p999: 400,
+            max: 500,
+        };
+        r.apply(
+            &Event::Latency(LatencySnapshot {
+                stage: Stage::TickToOrder,
+                pct,
+                ts_ns: 1,
+            }),
+            Instant::now(),
+        );
+        assert_eq!(r.latency[Stage::TickToOrder.index()], pct);
+        assert_eq!(r.latency[Stage::Decode.index()], Percentiles::default());
+    }
+
+    #[test]
+    fn readiness_needs_a_fresh_heartbeat_and_a_live_engine() {
+        let mut r = replica();
+        let t0 = Instant::now();
+        assert!(!r.ready(t0), "no heartbeat yet");
+        r.apply(&heartbeat(1, false), t0);
+        assert!(r.ready(t0 + Duration::from_millis(1999)));
+        assert!(!r.ready(t0 + Duration::from_millis(2001)));
+        r.engine_running = false;
+        assert!(!r.ready(t0));
+    }
+
+    #[test]
+    fn readiness_window_scales_with_slow_heartbeats() {
+        let cfg =
+            Config::from_toml_str("[engine]\nheartbeat_ms = 1000\n", &|_| None).expect("config");
+        let r = Replica::new(&cfg, Instant::now());
+        assert_eq!(r.ready_window, Duration::from_secs(5));
+    }
+}
