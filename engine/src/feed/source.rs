@@ -39,9 +39,8 @@ impl SyntheticSource {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                // Each symbol: its own seed, and its own price level so books differ.
-                let start = cfg.market.start_price / (1u64 << i.min(20)) as f64;
-                let start = Px::from_f64(start).unwrap_or(Px::from_int(1));
+                // Each symbol: its own seed (same start price: the tick grid stays fine).
+                let start = Px::from_f64(cfg.market.start_price).unwrap_or(Px::from_int(1));
                 let start = Px(start.raw() - start.raw() % tick.raw().max(1));
                 SyntheticMarket::new(&SyntheticParams {
                     symbol: s.clone(),
