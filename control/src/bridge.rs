@@ -42,7 +42,9 @@ enum Request {
         reply: oneshot::Sender<Result<CommandAck, BridgeError>>,
     },
     /// Drain the event ring now and report when done.
-    Flush { reply: oneshot::Sender<()> },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Handle on the bridge task; cheap to clone, one per handler.
@@ -80,14 +82,7 @@ impl Bridge {
         ack_timeout: Duration,
     ) -> (Bridge, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-        let task = Task {
-            commands,
-            events,
-            replica,
-            rx,
-            next_seq: 1,
-            pending: HashMap::new(),
-        };
+        let task = Task { commands, events, replica, rx, next_seq: 1, pending: HashMap::new() };
         (Bridge { tx, ack_timeout }, tokio::spawn(task.run()))
     }
 
@@ -95,25 +90,17 @@ impl Bridge {
     pub async fn command(&self, kind: CommandKind) -> Result<CommandAck, BridgeError> {
         let (reply, rx) = oneshot::channel();
         let exchange = async {
-            self.tx
-                .send(Request::Command { kind, reply })
-                .await
-                .map_err(|_| BridgeError::Closed)?;
+            self.tx.send(Request::Command { kind, reply }).await.map_err(|_| BridgeError::Closed)?;
             rx.await.map_err(|_| BridgeError::Closed)?
         };
         // Dropping `rx` on timeout lets the task forget the waiter; a late ack is ignored.
-        tokio::time::timeout(self.ack_timeout, exchange)
-            .await
-            .map_err(|_| BridgeError::Timeout)?
+        tokio::time::timeout(self.ack_timeout, exchange).await.map_err(|_| BridgeError::Timeout)?
     }
 
     /// Drains every event currently in the ring into the replica.
     pub async fn flush(&self) -> Result<(), BridgeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Flush { reply })
-            .await
-            .map_err(|_| BridgeError::Closed)?;
+        self.tx.send(Request::Flush { reply }).await.map_err(|_| BridgeError::Closed)?;
         rx.await.map_err(|_| BridgeError::Closed)
     }
 }
@@ -223,10 +210,7 @@ pub(crate) mod fake {
         pub thread: JoinHandle<Vec<Command>>,
     }
 
-    pub fn start(
-        script: Script,
-        ring: usize,
-    ) -> (rtrb::Producer<Command>, rtrb::Consumer<Event>, FakeEngine) {
+    pub fn start(script: Script, ring: usize) -> (rtrb::Producer<Command>, rtrb::Consumer<Event>, FakeEngine) {
         let (cmd_tx, mut cmd_rx) = rtrb::RingBuffer::<Command>::new(ring);
         let (mut ev_tx, ev_rx) = rtrb::RingBuffer::<Event>::new(1024);
         let thread = std::thread::spawn(move || {
@@ -237,11 +221,7 @@ pub(crate) mod fake {
                 if cmd_rx.is_abandoned() && (script == Script::Deaf || cmd_rx.is_empty()) {
                     return seen;
                 }
-                let cmd = if script == Script::Deaf {
-                    None
-                } else {
-                    cmd_rx.pop().ok()
-                };
+                let cmd = if script == Script::Deaf { None } else { cmd_rx.pop().ok() };
                 let Some(cmd) = cmd else {
                     std::thread::sleep(Duration::from_micros(200));
                     continue;
@@ -293,47 +273,25 @@ mod tests {
 
     #[tokio::test]
     async fn acks_are_matched_to_commands_by_seq() {
-        let (p, c, eng) = fake::start(
-            Script::Ack {
-                orders_before_ack: 0,
-            },
-            64,
-        );
+        let (p, c, eng) = fake::start(Script::Ack { orders_before_ack: 0 }, 64);
         let (bridge, _task) = Bridge::start(p, c, replica());
-        let (a, b) = tokio::join!(
-            bridge.command(CommandKind::Halt),
-            bridge.command(CommandKind::Snapshot)
-        );
+        let (a, b) = tokio::join!(bridge.command(CommandKind::Halt), bridge.command(CommandKind::Snapshot));
         let (a, b) = (a.expect("halt acked"), b.expect("snapshot acked"));
         assert_ne!(a.seq, b.seq);
         assert_eq!(a.outcome, CmdOutcome::Applied);
         assert_eq!(b.outcome, CmdOutcome::Unsupported);
-        let c = bridge
-            .command(CommandKind::Halt)
-            .await
-            .expect("second halt acked");
+        let c = bridge.command(CommandKind::Halt).await.expect("second halt acked");
         assert_eq!(c.outcome, CmdOutcome::Unchanged);
-        bridge
-            .command(CommandKind::Shutdown)
-            .await
-            .expect("shutdown acked");
+        bridge.command(CommandKind::Shutdown).await.expect("shutdown acked");
         let seen = eng.thread.join().expect("fake engine");
         let seqs: Vec<u64> = seen.iter().map(|c| c.seq).collect();
         assert_eq!(seqs.len(), 4);
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "fresh, increasing seqs: {seqs:?}"
-        );
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "fresh, increasing seqs: {seqs:?}");
     }
 
     #[tokio::test]
     async fn halt_reply_carries_the_acked_state() {
-        let (p, c, _eng) = fake::start(
-            Script::Ack {
-                orders_before_ack: 0,
-            },
-            64,
-        );
+        let (p, c, _eng) = fake::start(Script::Ack { orders_before_ack: 0 }, 64);
         let r = replica();
         let (bridge, _task) = Bridge::start(p, c, r.clone());
         let ack = bridge.command(CommandKind::Halt).await.expect("acked");
@@ -346,12 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn orders_emitted_before_the_ack_are_counted_when_the_command_returns() {
-        let (p, c, _eng) = fake::start(
-            Script::Ack {
-                orders_before_ack: 300,
-            },
-            64,
-        );
+        let (p, c, _eng) = fake::start(Script::Ack { orders_before_ack: 300 }, 64);
         let r = replica();
         let (bridge, _task) = Bridge::start(p, c, r.clone());
         bridge.command(CommandKind::Halt).await.expect("acked");
@@ -363,47 +316,27 @@ mod tests {
     #[tokio::test]
     async fn a_command_without_ack_times_out() {
         let (p, c, _eng) = fake::start(Script::Mute, 64);
-        let (bridge, _task) =
-            Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
+        let (bridge, _task) = Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
         let t0 = Instant::now();
-        assert_eq!(
-            bridge.command(CommandKind::Halt).await,
-            Err(BridgeError::Timeout)
-        );
+        assert_eq!(bridge.command(CommandKind::Halt).await, Err(BridgeError::Timeout));
         assert!(t0.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]
     async fn a_full_command_ring_is_an_error() {
         let (p, c, _eng) = fake::start(Script::Deaf, 1);
-        let (bridge, _task) =
-            Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
-        assert_eq!(
-            bridge.command(CommandKind::Halt).await,
-            Err(BridgeError::Timeout),
-            "first fills the ring"
-        );
-        assert_eq!(
-            bridge.command(CommandKind::Halt).await,
-            Err(BridgeError::RingFull)
-        );
+        let (bridge, _task) = Bridge::start_with_timeout(p, c, replica(), Duration::from_millis(100));
+        assert_eq!(bridge.command(CommandKind::Halt).await, Err(BridgeError::Timeout), "first fills the ring");
+        assert_eq!(bridge.command(CommandKind::Halt).await, Err(BridgeError::RingFull));
     }
 
     #[tokio::test]
     async fn a_stopped_engine_is_reported_at_once() {
-        let (p, c, eng) = fake::start(
-            Script::Ack {
-                orders_before_ack: 0,
-            },
-            64,
-        );
+        let (p, c, eng) = fake::start(Script::Ack { orders_before_ack: 0 }, 64);
         let (bridge, _task) = Bridge::start(p, c, replica());
         bridge.command(CommandKind::Shutdown).await.expect("acked");
         eng.thread.join().expect("fake engine");
-        assert_eq!(
-            bridge.command(CommandKind::Halt).await,
-            Err(BridgeError::EngineStopped)
-        );
+        assert_eq!(bridge.command(CommandKind::Halt).await, Err(BridgeError::EngineStopped));
     }
 
     #[tokio::test]

@@ -16,11 +16,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "hft",
-    version,
-    about = "Low-latency Binance trading engine with an HTTP control plane"
-)]
+#[command(name = "hft", version, about = "Low-latency Binance trading engine with an HTTP control plane")]
 struct Cli {
     /// TOML file merged over the built-in defaults (else $HFT_CONFIG, else ./config/default.toml
     /// when present).
@@ -101,9 +97,9 @@ fn load_dotenv() -> Result<(), Failure> {
     match dotenvy::from_path(".env") {
         Ok(()) => Ok(()),
         Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(dotenvy::Error::LineParse(..)) => Err(Failure::usage(anyhow::anyhow!(
-            "cannot read .env: a line is malformed (contents not shown)"
-        ))),
+        Err(dotenvy::Error::LineParse(..)) => {
+            Err(Failure::usage(anyhow::anyhow!("cannot read .env: a line is malformed (contents not shown)")))
+        }
         Err(e @ dotenvy::Error::EnvVar(_)) | Err(e @ dotenvy::Error::Io(_)) => {
             Err(Failure::usage(anyhow::anyhow!("cannot read .env: {e}")))
         }
@@ -113,22 +109,13 @@ fn load_dotenv() -> Result<(), Failure> {
 
 /// Logs to stderr: `--log-level`, else `RUST_LOG`, else `info`.
 fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), Failure> {
-    let env = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|s| !s.trim().is_empty());
-    let spec = level
-        .map(str::to_owned)
-        .or(env)
-        .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(&spec)
-        .map_err(|e| Failure::usage(anyhow::anyhow!("invalid log level {spec:?}: {e}")))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let env = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty());
+    let spec = level.map(str::to_owned).or(env).unwrap_or_else(|| "info".to_owned());
+    let filter =
+        EnvFilter::try_new(&spec).map_err(|e| Failure::usage(anyhow::anyhow!("invalid log level {spec:?}: {e}")))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let res = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     res.map_err(|e| Failure::runtime(anyhow::anyhow!("cannot set up logging: {e}")))
@@ -148,8 +135,7 @@ mod tests {
     fn no_subcommand_means_run_and_flags_are_global() {
         let cli = Cli::try_parse_from(["hft", "--log-format", "json"]).expect("parses");
         assert_eq!((cli.command, cli.log_format), (None, LogFormat::Json));
-        let cli = Cli::try_parse_from(["hft", "run", "--config", "x.toml", "--log-level", "debug"])
-            .expect("parses");
+        let cli = Cli::try_parse_from(["hft", "run", "--config", "x.toml", "--log-level", "debug"]).expect("parses");
         assert_eq!(cli.command, Some(Cmd::Run));
         assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
         assert_eq!(cli.log_level.as_deref(), Some("debug"));

@@ -67,20 +67,13 @@ pub fn token(cfg: &Config, env: Option<String>) -> Result<Token, Failure> {
         None => {
             let mut raw = [0u8; 16];
             getrandom::fill(&mut raw).map_err(|e| anyhow!("cannot generate an API token: {e}"))?;
-            Ok(Token::Generated(
-                raw.iter().map(|b| format!("{b:02x}")).collect(),
-            ))
+            Ok(Token::Generated(raw.iter().map(|b| format!("{b:02x}")).collect()))
         }
     }
 }
 
 pub fn banner(cfg: &Config, addr: SocketAddr, token: &Token) -> String {
-    format!(
-        "hft {} · mode {} · API http://{addr} · {}",
-        env!("CARGO_PKG_VERSION"),
-        cfg.mode,
-        token.banner()
-    )
+    format!("hft {} · mode {} · API http://{addr} · {}", env!("CARGO_PKG_VERSION"), cfg.mode, token.banner())
 }
 
 pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
@@ -93,21 +86,11 @@ pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
     }
 
     // Bind before starting the engine: a taken port should not start a trading thread.
-    let ip: IpAddr = cfg
-        .api
-        .host
-        .parse()
-        .with_context(|| format!("api.host {:?} is not an IP address", cfg.api.host))?;
-    let listener =
-        std::net::TcpListener::bind(SocketAddr::new(ip, cfg.api.port)).with_context(|| {
-            format!(
-                "cannot bind the API to {ip}:{} (api.host, api.port)",
-                cfg.api.port
-            )
-        })?;
-    listener
-        .set_nonblocking(true)
-        .context("cannot make the API socket non-blocking")?;
+    let ip: IpAddr =
+        cfg.api.host.parse().with_context(|| format!("api.host {:?} is not an IP address", cfg.api.host))?;
+    let listener = std::net::TcpListener::bind(SocketAddr::new(ip, cfg.api.port))
+        .with_context(|| format!("cannot bind the API to {ip}:{} (api.host, api.port)", cfg.api.port))?;
+    listener.set_nonblocking(true).context("cannot make the API socket non-blocking")?;
 
     let planes = hft_engine::spawn(&cfg).map_err(|e| Failure::runtime(anyhow!("{e}")))?;
 
@@ -133,44 +116,22 @@ struct EngineExit {
     requested: bool,
 }
 
-async fn serve(
-    cfg: Config,
-    planes: Planes,
-    listener: std::net::TcpListener,
-    token: Token,
-) -> Result<(), Failure> {
-    let Planes {
-        engine,
-        commands,
-        events,
-    } = planes;
+async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, token: Token) -> Result<(), Failure> {
+    let Planes { engine, commands, events } = planes;
     let replica = Replica::new(&cfg, Instant::now()).shared();
     let (bridge, _bridge_task) = Bridge::start(commands, events, replica.clone());
     let stopping = Arc::new(AtomicBool::new(false));
     let (exit_tx, mut exit_rx) = watch::channel(None::<EngineExit>);
-    tokio::spawn(supervise(
-        engine,
-        replica.clone(),
-        stopping.clone(),
-        exit_tx,
-    ));
+    tokio::spawn(supervise(engine, replica.clone(), stopping.clone(), exit_tx));
 
     // Handlers before the banner: a test may signal as soon as it has read it.
-    let mut sigterm =
-        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
 
-    let listener =
-        tokio::net::TcpListener::from_std(listener).context("cannot register the API socket")?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the API socket's address")?;
-    let app = api::router(AppState {
-        replica: replica.clone(),
-        bridge: bridge.clone(),
-        token: Arc::from(token.secret()),
-    });
+    let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the API socket")?;
+    let addr = listener.local_addr().context("cannot read the API socket's address")?;
+    let app =
+        api::router(AppState { replica: replica.clone(), bridge: bridge.clone(), token: Arc::from(token.secret()) });
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -221,13 +182,7 @@ async fn serve(
     }
     {
         let r = state::read(&replica);
-        tracing::info!(
-            orders = r.orders,
-            fills = r.fills,
-            rejects = r.rejects,
-            events = r.events,
-            "final counts"
-        );
+        tracing::info!(orders = r.orders, fills = r.fills, rejects = r.rejects, events = r.events, "final counts");
     }
     // 4. Stop serving.
     let _ = stop_http.send(());
@@ -236,30 +191,20 @@ async fn serve(
         Ok(Ok(Err(e))) => tracing::warn!("API server error while stopping: {e}"),
         Ok(Err(e)) => tracing::warn!("API server task failed while stopping: {e}"),
         Err(_) => {
-            tracing::warn!(
-                "open API connections did not finish within {} s; closing",
-                HTTP_STOP.as_secs()
-            );
+            tracing::warn!("open API connections did not finish within {} s; closing", HTTP_STOP.as_secs());
             server.abort();
         }
     }
 
     match exit {
-        Some(EngineExit {
-            clean: true,
-            requested: true,
-        }) => {
+        Some(EngineExit { clean: true, requested: true }) => {
             tracing::info!("stopped cleanly");
             Ok(())
         }
-        Some(EngineExit { clean: false, .. }) => {
-            Err(Failure::runtime(anyhow!("the engine thread panicked")))
+        Some(EngineExit { clean: false, .. }) => Err(Failure::runtime(anyhow!("the engine thread panicked"))),
+        Some(EngineExit { requested: false, .. }) => {
+            Err(Failure::runtime(anyhow!("the engine thread had stopped before shutdown was requested")))
         }
-        Some(EngineExit {
-            requested: false, ..
-        }) => Err(Failure::runtime(anyhow!(
-            "the engine thread had stopped before shutdown was requested"
-        ))),
         None => Err(Failure::runtime(anyhow!(
             "the engine did not stop within {} s; its last events may be lost",
             ENGINE_STOP.as_secs()
@@ -302,11 +247,7 @@ mod tests {
     fn supplied_token_is_used_and_never_shown() {
         let t = token(&cfg("127.0.0.1"), Some("  abc  ".into())).expect("token");
         assert_eq!(t.secret(), "abc");
-        let b = banner(
-            &cfg("127.0.0.1"),
-            "127.0.0.1:8000".parse().expect("addr"),
-            &t,
-        );
+        let b = banner(&cfg("127.0.0.1"), "127.0.0.1:8000".parse().expect("addr"), &t);
         assert_eq!(
             b,
             format!(
@@ -320,17 +261,12 @@ mod tests {
     #[test]
     fn generated_token_is_32_hex_and_shown() {
         let t = token(&cfg("127.0.0.1"), Some(String::new())).expect("token");
-        let Token::Generated(s) = &t else {
-            panic!("expected a generated token, got {t:?}")
-        };
+        let Token::Generated(s) = &t else { panic!("expected a generated token, got {t:?}") };
         assert_eq!(s.len(), 32);
         assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(token(&cfg("127.0.0.1"), None).expect("token"), t);
         let b = banner(&cfg("::1"), "[::1]:0".parse().expect("addr"), &t);
-        assert!(
-            b.ends_with(&format!("API http://[::1]:0 · token {s}")),
-            "{b}"
-        );
+        assert!(b.ends_with(&format!("API http://[::1]:0 · token {s}")), "{b}");
     }
 
     #[test]
@@ -338,10 +274,7 @@ mod tests {
         let f = token(&cfg("0.0.0.0"), None).expect_err("refused");
         assert_eq!(f.code, 2);
         let msg = f.error.to_string();
-        assert!(
-            msg.contains("HFT_API_TOKEN") && msg.contains("api.host"),
-            "{msg}"
-        );
+        assert!(msg.contains("HFT_API_TOKEN") && msg.contains("api.host"), "{msg}");
         assert!(token(&cfg("0.0.0.0"), Some("t".into())).is_ok());
     }
 }

@@ -10,8 +10,8 @@
 
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{
-    CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles,
-    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
+    CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles, PositionSnapshot,
+    RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, Px, Qty, StrategyKind, SymbolId};
 use std::collections::VecDeque;
@@ -86,9 +86,7 @@ impl Replica {
             mode: cfg.mode,
             symbols: cfg.symbols.clone(),
             started,
-            ready_window: MIN_READY_WINDOW.max(Duration::from_millis(
-                cfg.engine.heartbeat_ms.saturating_mul(5),
-            )),
+            ready_window: MIN_READY_WINDOW.max(Duration::from_millis(cfg.engine.heartbeat_ms.saturating_mul(5))),
             engine_running: true,
             state: EngineState::default(),
             heartbeat: None,
@@ -188,16 +186,12 @@ impl Replica {
 
     /// Age of the last heartbeat at `now`, `None` before the first one.
     pub fn heartbeat_age(&self, now: Instant) -> Option<Duration> {
-        self.heartbeat
-            .map(|(_, at)| now.saturating_duration_since(at))
+        self.heartbeat.map(|(_, at)| now.saturating_duration_since(at))
     }
 
     /// Engine thread alive and a heartbeat within the readiness window.
     pub fn ready(&self, now: Instant) -> bool {
-        self.engine_running
-            && self
-                .heartbeat_age(now)
-                .is_some_and(|a| a <= self.ready_window)
+        self.engine_running && self.heartbeat_age(now).is_some_and(|a| a <= self.ready_window)
     }
 
     /// The worst feed state over all symbols, as served by `/health`.
@@ -211,19 +205,14 @@ impl Replica {
 
     /// Position of a symbol (zero before the first report).
     pub fn position(&self, sym: SymbolId) -> Qty {
-        self.positions
-            .get(sym.index())
-            .copied()
-            .flatten()
-            .map_or(Qty::ZERO, |p| p.qty)
+        self.positions.get(sym.index()).copied().flatten().map_or(Qty::ZERO, |p| p.qty)
     }
 
     /// PnL summed over symbols: (realized net of fees, unrealized, fees).
     pub fn pnl(&self) -> (Amount, Amount, Amount) {
-        self.positions.iter().flatten().fold(
-            (Amount::ZERO, Amount::ZERO, Amount::ZERO),
-            |(r, u, f), p| (r + p.realized, u + p.unrealized, f + p.fees),
-        )
+        self.positions.iter().flatten().fold((Amount::ZERO, Amount::ZERO, Amount::ZERO), |(r, u, f), p| {
+            (r + p.realized, u + p.unrealized, f + p.fees)
+        })
     }
 }
 
@@ -304,38 +293,19 @@ pub mod fixtures {
     }
 
     pub fn state(halted: bool) -> EngineState {
-        EngineState {
-            halted,
-            backpressure: false,
-            active_strategies: 1,
-        }
+        EngineState { halted, backpressure: false, active_strategies: 1 }
     }
 
     pub fn heartbeat(seq: u64, halted: bool) -> Event {
-        Event::Heartbeat(Heartbeat {
-            ts_ns: seq,
-            seq,
-            state: state(halted),
-        })
+        Event::Heartbeat(Heartbeat { ts_ns: seq, seq, state: state(halted) })
     }
 
     pub fn ack(seq: u64, outcome: CmdOutcome, halted: bool) -> Event {
-        Event::Ack(CommandAck {
-            seq,
-            outcome,
-            state: state(halted),
-            ts_ns: seq,
-        })
+        Event::Ack(CommandAck { seq, outcome, state: state(halted), ts_ns: seq })
     }
 
     pub fn stats(frames: u64, orders: u64) -> Event {
-        Event::Stats(StatsSnapshot {
-            frames,
-            orders,
-            fills: orders,
-            rejects: orders,
-            ..Default::default()
-        })
+        Event::Stats(StatsSnapshot { frames, orders, fills: orders, rejects: orders, ..Default::default() })
     }
 }
 
@@ -346,8 +316,7 @@ mod tests {
     use hft_shared::msg::{CmdOutcome, FeedEvent, LatencySnapshot};
 
     fn replica() -> Replica {
-        let cfg =
-            Config::from_toml_str("symbols = ['BTCUSDT', 'ETHUSDT']\n", &|_| None).expect("config");
+        let cfg = Config::from_toml_str("symbols = ['BTCUSDT', 'ETHUSDT']\n", &|_| None).expect("config");
         Replica::new(&cfg, Instant::now())
     }
 
@@ -442,14 +411,7 @@ mod tests {
     fn events_for_unknown_symbols_are_ignored_not_panicking() {
         let mut r = replica();
         let now = Instant::now();
-        r.apply(
-            &Event::Feed(FeedEvent {
-                symbol: SymbolId(9),
-                state: FeedState::Live,
-                ts_ns: 1,
-            }),
-            now,
-        );
+        r.apply(&Event::Feed(FeedEvent { symbol: SymbolId(9), state: FeedState::Live, ts_ns: 1 }), now);
         assert_eq!(r.feed_summary(), "unknown");
     }
 
@@ -457,13 +419,7 @@ mod tests {
     fn feed_summary_is_the_worst_symbol() {
         let mut r = replica();
         let now = Instant::now();
-        let feed = |s: u16, state| {
-            Event::Feed(FeedEvent {
-                symbol: SymbolId(s),
-                state,
-                ts_ns: 1,
-            })
-        };
+        let feed = |s: u16, state| Event::Feed(FeedEvent { symbol: SymbolId(s), state, ts_ns: 1 });
         r.apply(&feed(0, FeedState::Live), now);
         assert_eq!(r.feed_summary(), "unknown", "ETHUSDT not reported yet");
         r.apply(&feed(1, FeedState::Live), now);
@@ -475,22 +431,8 @@ mod tests {
     #[test]
     fn latency_is_kept_per_stage() {
         let mut r = replica();
-        let pct = Percentiles {
-            count: 3,
-            p50: 100,
-            p90: 200,
-            p99: 300,
-            p999: 400,
-            max: 500,
-        };
-        r.apply(
-            &Event::Latency(LatencySnapshot {
-                stage: Stage::TickToOrder,
-                pct,
-                ts_ns: 1,
-            }),
-            Instant::now(),
-        );
+        let pct = Percentiles { count: 3, p50: 100, p90: 200, p99: 300, p999: 400, max: 500 };
+        r.apply(&Event::Latency(LatencySnapshot { stage: Stage::TickToOrder, pct, ts_ns: 1 }), Instant::now());
         assert_eq!(r.latency[Stage::TickToOrder.index()], pct);
         assert_eq!(r.latency[Stage::Decode.index()], Percentiles::default());
     }
@@ -509,8 +451,7 @@ mod tests {
 
     #[test]
     fn readiness_window_scales_with_slow_heartbeats() {
-        let cfg =
-            Config::from_toml_str("[engine]\nheartbeat_ms = 1000\n", &|_| None).expect("config");
+        let cfg = Config::from_toml_str("[engine]\nheartbeat_ms = 1000\n", &|_| None).expect("config");
         let r = Replica::new(&cfg, Instant::now());
         assert_eq!(r.ready_window, Duration::from_secs(5));
     }

@@ -78,18 +78,10 @@ fn start(env: &[(&str, &str)]) -> Hft {
             }
         });
     }
-    let mut hft = Hft {
-        child,
-        port: 0,
-        banner: String::new(),
-        stderr,
-        _dir: dir,
-    };
-    let banner = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            panic!("no banner within 30 s; stderr:\n{}", hft.stderr_text());
-        });
+    let mut hft = Hft { child, port: 0, banner: String::new(), stderr, _dir: dir };
+    let banner = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+        panic!("no banner within 30 s; stderr:\n{}", hft.stderr_text());
+    });
     hft.port = parse_port(&banner).unwrap_or_else(|| panic!("no port in banner {banner:?}"));
     hft.banner = banner;
     hft
@@ -113,15 +105,9 @@ impl Hft {
 
     fn get(&self, path: &str) -> (u16, Value) {
         let agent = agent();
-        let mut res = agent
-            .get(&self.url(path))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let mut res = agent.get(&self.url(path)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = res.status().as_u16();
-        let body = res
-            .body_mut()
-            .read_json::<Value>()
-            .unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
+        let body = res.body_mut().read_json::<Value>().unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
         (status, body)
     }
 
@@ -131,14 +117,9 @@ impl Hft {
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut res = req
-            .send_empty()
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let mut res = req.send_empty().unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = res.status().as_u16();
-        let body = res
-            .body_mut()
-            .read_json::<Value>()
-            .unwrap_or_else(|e| panic!("POST {path}: body: {e}"));
+        let body = res.body_mut().read_json::<Value>().unwrap_or_else(|e| panic!("POST {path}: body: {e}"));
         (status, body)
     }
 
@@ -157,10 +138,7 @@ impl Hft {
                 return s;
             }
             if t0.elapsed() > within {
-                panic!(
-                    "{what}: not within {within:?}; last /stats {s}\nstderr:\n{}",
-                    self.stderr_text()
-                );
+                panic!("{what}: not within {within:?}; last /stats {s}\nstderr:\n{}", self.stderr_text());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -182,10 +160,7 @@ impl Hft {
                 return status;
             }
             if t0.elapsed() > within {
-                panic!(
-                    "still running after {within:?}; stderr:\n{}",
-                    self.stderr_text()
-                );
+                panic!("still running after {within:?}; stderr:\n{}", self.stderr_text());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -194,17 +169,12 @@ impl Hft {
 
 fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build(),
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
     )
 }
 
 fn n(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is not a counter in {v}"))
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} is not a counter in {v}"))
 }
 
 /// Runs the binary to completion (it must refuse to start), bounded by `within`.
@@ -244,46 +214,27 @@ fn paper_trading_halt_resume_auth_and_clean_shutdown() {
     let mut hft = start(&[("HFT_API_TOKEN", TOKEN)]);
     assert!(hft.banner.starts_with("hft "), "{}", hft.banner);
     assert!(hft.banner.contains("mode paper"), "{}", hft.banner);
-    assert!(
-        hft.banner.ends_with("token from HFT_API_TOKEN"),
-        "{}",
-        hft.banner
-    );
-    assert!(
-        !hft.banner.contains(TOKEN),
-        "the supplied token must not be printed"
-    );
+    assert!(hft.banner.ends_with("token from HFT_API_TOKEN"), "{}", hft.banner);
+    assert!(!hft.banner.contains(TOKEN), "the supplied token must not be printed");
 
     // Ready within 60 s.
     let t0 = Instant::now();
     loop {
         let (status, body) = hft.get("/health");
         if status == 200 {
-            assert_eq!(
-                (body["status"].as_str(), body["ready"].as_bool()),
-                (Some("ok"), Some(true)),
-                "{body}"
-            );
+            assert_eq!((body["status"].as_str(), body["ready"].as_bool()), (Some("ok"), Some(true)), "{body}");
             assert_eq!(body["engine_running"], true);
             break;
         }
         assert_eq!(status, 503, "{body}");
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "not ready within 60 s: {body}\n{}",
-            hft.stderr_text()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(60), "not ready within 60 s: {body}\n{}", hft.stderr_text());
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // Frames flow; at least one order and one fill.
     let first = hft.stats();
-    hft.wait_stats("frames rising", Duration::from_secs(30), |s| {
-        n(s, "frames") > n(&first, "frames")
-    });
-    hft.wait_stats("an order and a fill", Duration::from_secs(120), |s| {
-        n(s, "orders") >= 1 && n(s, "fills") >= 1
-    });
+    hft.wait_stats("frames rising", Duration::from_secs(30), |s| n(s, "frames") > n(&first, "frames"));
+    hft.wait_stats("an order and a fill", Duration::from_secs(120), |s| n(s, "orders") >= 1 && n(s, "fills") >= 1);
 
     // Halt without the token: refused, nothing changes.
     let (status, body) = hft.post("/trading/halt", None);
@@ -296,53 +247,31 @@ fn paper_trading_halt_resume_auth_and_clean_shutdown() {
     // Halt with the token: no new orders while frames keep coming.
     let (status, body) = hft.post("/trading/halt", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["ok"].as_bool(), body["halted"].as_bool()),
-        (Some(true), Some(true)),
-        "{body}"
-    );
+    assert_eq!((body["ok"].as_bool(), body["halted"].as_bool()), (Some(true), Some(true)), "{body}");
     assert_eq!(body["state"]["halted"], true, "{body}");
     let at_halt = hft.stats();
     assert_eq!(at_halt["halted"], true);
     let t_halt = Instant::now();
     while t_halt.elapsed() < Duration::from_secs(5) {
         let s = hft.stats();
-        assert_eq!(
-            n(&s, "orders"),
-            n(&at_halt, "orders"),
-            "an order after the halt ack: {s}"
-        );
+        assert_eq!(n(&s, "orders"), n(&at_halt, "orders"), "an order after the halt ack: {s}");
         std::thread::sleep(Duration::from_millis(100));
     }
     let after = hft.stats();
-    assert!(
-        n(&after, "frames") > n(&at_halt, "frames"),
-        "frames stopped while halted: {after}"
-    );
+    assert!(n(&after, "frames") > n(&at_halt, "frames"), "frames stopped while halted: {after}");
     let (_, again) = hft.post("/trading/halt", Some(TOKEN));
     assert_eq!(again["outcome"], "unchanged", "{again}");
 
     // Resume: orders again.
     let (status, body) = hft.post("/trading/resume", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["outcome"].as_str(), body["halted"].as_bool()),
-        (Some("applied"), Some(false)),
-        "{body}"
-    );
-    hft.wait_stats("orders after resume", Duration::from_secs(60), |s| {
-        n(s, "orders") > n(&after, "orders")
-    });
+    assert_eq!((body["outcome"].as_str(), body["halted"].as_bool()), (Some("applied"), Some(false)), "{body}");
+    hft.wait_stats("orders after resume", Duration::from_secs(60), |s| n(s, "orders") > n(&after, "orders"));
 
     // Latency reported for the whole path.
     let (status, lat) = hft.get("/latency");
     assert_eq!(status, 200);
-    assert!(
-        lat["tick_to_order"]["count"]
-            .as_u64()
-            .is_some_and(|c| c > 0),
-        "{lat}"
-    );
+    assert!(lat["tick_to_order"]["count"].as_u64().is_some_and(|c| c > 0), "{lat}");
 
     // JSON errors.
     let (status, body) = hft.get("/nope");
@@ -351,50 +280,26 @@ fn paper_trading_halt_resume_auth_and_clean_shutdown() {
     // SIGTERM: clean exit, status 0, within 10 s.
     hft.signal(libc::SIGTERM);
     let status = hft.wait_exit(Duration::from_secs(10));
-    assert!(
-        status.success(),
-        "exit status {status:?}; stderr:\n{}",
-        hft.stderr_text()
-    );
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", hft.stderr_text());
 }
 
 #[test]
 fn generated_token_is_printed_and_sigint_stops_cleanly() {
     let mut hft = start(&[]);
-    let tok = hft
-        .banner
-        .rsplit("token ")
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let tok = hft.banner.rsplit("token ").next().unwrap_or_default().to_string();
     assert_eq!(tok.len(), 32, "{}", hft.banner);
     let (status, _) = hft.post("/trading/halt", Some("not-it"));
     assert_eq!(status, 401);
-    assert!(
-        !hft.stderr_text().contains(&tok),
-        "the token must not be logged"
-    );
+    assert!(!hft.stderr_text().contains(&tok), "the token must not be logged");
     hft.signal(libc::SIGINT);
     let status = hft.wait_exit(Duration::from_secs(10));
-    assert!(
-        status.success(),
-        "exit status {status:?}; stderr:\n{}",
-        hft.stderr_text()
-    );
-    assert!(
-        !hft.stderr_text().contains(&tok),
-        "the token must not be logged"
-    );
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", hft.stderr_text());
+    assert!(!hft.stderr_text().contains(&tok), "the token must not be logged");
 }
 
 #[test]
 fn out_of_range_env_refuses_to_start() {
-    let (status, stderr, took) = refuse(
-        &[("MAX_RISK_PER_TRADE", "1.5")],
-        &[],
-        &[],
-        Duration::from_secs(10),
-    );
+    let (status, stderr, took) = refuse(&[("MAX_RISK_PER_TRADE", "1.5")], &[], &[], Duration::from_secs(10));
     assert!(!status.success());
     assert_eq!(status.code(), Some(2));
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -404,12 +309,8 @@ fn out_of_range_env_refuses_to_start() {
 
 #[test]
 fn unknown_config_key_refuses_to_start() {
-    let (status, stderr, took) = refuse(
-        &[],
-        &["--config", "bad.toml"],
-        &[("bad.toml", "[risk]\nfoo = 1\n")],
-        Duration::from_secs(10),
-    );
+    let (status, stderr, took) =
+        refuse(&[], &["--config", "bad.toml"], &[("bad.toml", "[risk]\nfoo = 1\n")], Duration::from_secs(10));
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(stderr.contains("risk.foo"), "{stderr}");
@@ -417,27 +318,14 @@ fn unknown_config_key_refuses_to_start() {
 
 #[test]
 fn non_loopback_api_without_token_refuses_to_start() {
-    let (status, stderr, _) = refuse(
-        &[("API_HOST", "0.0.0.0")],
-        &[],
-        &[],
-        Duration::from_secs(10),
-    );
+    let (status, stderr, _) = refuse(&[("API_HOST", "0.0.0.0")], &[], &[], Duration::from_secs(10));
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("HFT_API_TOKEN") && stderr.contains("api.host"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("HFT_API_TOKEN") && stderr.contains("api.host"), "{stderr}");
 }
 
 #[test]
 fn dotenv_in_the_working_dir_is_read() {
-    let (status, stderr, _) = refuse(
-        &[],
-        &[],
-        &[(".env", "MAX_RISK_PER_TRADE=0.9\n")],
-        Duration::from_secs(10),
-    );
+    let (status, stderr, _) = refuse(&[], &[], &[(".env", "MAX_RISK_PER_TRADE=0.9\n")], Duration::from_secs(10));
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("MAX_RISK_PER_TRADE"), "{stderr}");
     assert!(!stderr.contains("=0.9"), "{stderr}");
@@ -445,13 +333,7 @@ fn dotenv_in_the_working_dir_is_read() {
 
 #[test]
 fn banner_port_parsing() {
-    assert_eq!(
-        parse_port("hft 0.1.0 · mode paper · API http://127.0.0.1:8123 · token abc"),
-        Some(8123)
-    );
-    assert_eq!(
-        parse_port("hft 0.1.0 · mode paper · API http://[::1]:9 · token from HFT_API_TOKEN"),
-        Some(9)
-    );
+    assert_eq!(parse_port("hft 0.1.0 · mode paper · API http://127.0.0.1:8123 · token abc"), Some(8123));
+    assert_eq!(parse_port("hft 0.1.0 · mode paper · API http://[::1]:9 · token from HFT_API_TOKEN"), Some(9));
     assert_eq!(parse_port("garbage"), None);
 }

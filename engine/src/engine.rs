@@ -17,9 +17,9 @@ use crate::strategy::{Orchestrator, TARGET_LEVELS};
 use crate::telemetry::Latency;
 use hft_shared::config::Config;
 use hft_shared::msg::{
-    CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent, Heartbeat, LatencySnapshot,
-    Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, Stage, StatsSnapshot,
-    StrategySnapshot,
+    CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent, Heartbeat,
+    LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind,
+    Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 
@@ -188,7 +188,11 @@ impl Pipeline {
     }
 
     pub fn state(&self) -> EngineState {
-        EngineState { halted: self.risk.halted, backpressure: self.sink.blocked(), active_strategies: self.orch.active_mask() }
+        EngineState {
+            halted: self.risk.halted,
+            backpressure: self.sink.blocked(),
+            active_strategies: self.orch.active_mask(),
+        }
     }
 
     #[inline]
@@ -260,7 +264,13 @@ impl Pipeline {
                     self.counters.unknown_symbol += 1;
                     return out;
                 };
-                let q = Quote { update_id: bt.update_id, bid: bt.bid_px, bid_qty: bt.bid_qty, ask: bt.ask_px, ask_qty: bt.ask_qty };
+                let q = Quote {
+                    update_id: bt.update_id,
+                    bid: bt.bid_px,
+                    bid_qty: bt.bid_qty,
+                    ask: bt.ask_px,
+                    ask_qty: bt.ask_qty,
+                };
                 self.quotes[i] = q;
                 let t_book = self.clock.raw();
                 self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
@@ -324,7 +334,15 @@ impl Pipeline {
     }
 
     /// Risk check, then order and paper fill. Returns 1 if an order was sent.
-    fn submit(&mut self, intent: Intent, decision_px: Px, contributors: u8, recv_raw: u64, t_prev: u64, ts_ns: u64) -> u32 {
+    fn submit(
+        &mut self,
+        intent: Intent,
+        decision_px: Px,
+        contributors: u8,
+        recv_raw: u64,
+        t_prev: u64,
+        ts_ns: u64,
+    ) -> u32 {
         let i = intent.symbol;
         let view = RiskView {
             positions: &self.positions,
@@ -406,7 +424,15 @@ impl Pipeline {
         let suppressed = th.suppressed;
         *th = Throttle { last_ns: ts_ns, suppressed: 0, emitted_once: true };
         self.sink.emit(
-            Event::Reject(RejectEvent { symbol: SymbolId(it.symbol as u16), side: it.side, reason, qty: it.qty, px: it.px, suppressed, ts_ns }),
+            Event::Reject(RejectEvent {
+                symbol: SymbolId(it.symbol as u16),
+                side: it.side,
+                reason,
+                qty: it.qty,
+                px: it.px,
+                suppressed,
+                ts_ns,
+            }),
             ts_ns,
         );
     }
@@ -449,7 +475,11 @@ impl Pipeline {
                     None => CmdOutcome::UnknownStrategy,
                     Some(false) => CmdOutcome::Unchanged,
                     Some(true) => {
-                        let kind = if on { RiskEventKind::StrategyActivated(k) } else { RiskEventKind::StrategyDeactivated(k) };
+                        let kind = if on {
+                            RiskEventKind::StrategyActivated(k)
+                        } else {
+                            RiskEventKind::StrategyDeactivated(k)
+                        };
                         self.risk_event(kind, 0, ts_ns);
                         CmdOutcome::Applied
                     }
@@ -600,18 +630,30 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("pipeline", &self.pipeline).field("stopped", &self.stopped).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("pipeline", &self.pipeline)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
     /// Builds an engine on the built-in market (paper mode).
-    pub fn new(cfg: &Config, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Result<Self, EngineError> {
+    pub fn new(
+        cfg: &Config,
+        cmds: rtrb::Consumer<Command>,
+        events: rtrb::Producer<Event>,
+    ) -> Result<Self, EngineError> {
         let source = Source::Synthetic(SyntheticSource::new(cfg));
         Ok(Self::with_source(cfg, source, cmds, events))
     }
 
-    pub fn with_source(cfg: &Config, source: Source, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Self {
+    pub fn with_source(
+        cfg: &Config,
+        source: Source,
+        cmds: rtrb::Consumer<Command>,
+        events: rtrb::Producer<Event>,
+    ) -> Self {
         let pipeline = Pipeline::new(cfg, events);
         let start_raw = pipeline.clock.raw();
         Self {

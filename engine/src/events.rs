@@ -92,7 +92,8 @@ impl EventSink {
             n += 1;
         }
         if self.blocked {
-            let off = Event::Risk(RiskEvent { kind: RiskEventKind::BackpressureOff, value: self.parked_run as i64, ts_ns });
+            let off =
+                Event::Risk(RiskEvent { kind: RiskEventKind::BackpressureOff, value: self.parked_run as i64, ts_ns });
             self.parked_run = 0;
             if self.tx.push(off).is_err() {
                 // Stay blocked until even the report is delivered.
@@ -123,10 +124,10 @@ impl EventSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hft_shared::msg::{Heartbeat, EngineState};
-    use hft_shared::{OrderId, Px, Qty, Side, SymbolId};
-    use hft_shared::msg::{FillEvent, Liquidity};
     use hft_shared::Amount;
+    use hft_shared::msg::{EngineState, Heartbeat};
+    use hft_shared::msg::{FillEvent, Liquidity};
+    use hft_shared::{OrderId, Px, Qty, Side, SymbolId};
 
     fn hb(seq: u64) -> Event {
         Event::Heartbeat(Heartbeat { ts_ns: 0, seq, state: EngineState::default() })

@@ -250,18 +250,9 @@ pub enum ConfigError {
     Syntax { path: String, msg: String },
     /// Unknown key, wrong type or missing key.
     #[error("{}: {msg}", describe(key, env))]
-    Schema {
-        key: String,
-        env: Option<String>,
-        msg: String,
-    },
+    Schema { key: String, env: Option<String>, msg: String },
     #[error("{}: {value} is out of range; allowed: {allowed}", describe(key, env))]
-    Range {
-        key: String,
-        env: Option<String>,
-        value: String,
-        allowed: String,
-    },
+    Range { key: String, env: Option<String>, value: String, allowed: String },
 }
 
 fn describe(key: &str, env: &Option<String>) -> String {
@@ -304,8 +295,9 @@ impl Config {
     /// Loads defaults ← file ← environment, then validates. `env` looks up environment
     /// variables (injected so tests need not mutate the process environment).
     pub fn load(sources: &Sources, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Syntax { path: "<built-in defaults>".into(), msg: e.to_string() }
+        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: "<built-in defaults>".into(),
+            msg: e.to_string(),
         })?;
         if let Some(path) = &sources.file {
             let text = std::fs::read_to_string(path)
@@ -317,8 +309,9 @@ impl Config {
 
     /// Defaults ← `text` ← environment (for tests and embedded configs).
     pub fn from_toml_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Syntax { path: "<built-in defaults>".into(), msg: e.to_string() }
+        let mut tree: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: "<built-in defaults>".into(),
+            msg: e.to_string(),
         })?;
         Self::merge_text(&mut tree, text, "<string>")?;
         Self::from_tree(tree, env)
@@ -412,7 +405,14 @@ impl Config {
         let rk = &self.risk;
         fin("risk.max_position", rk.max_position, 0.0, false, 1e12, "0 < value <= 1e12 (quote currency)")?;
         fin("risk.max_total_position", rk.max_total_position, 0.0, false, 1e12, "0 < value <= 1e12 (quote currency)")?;
-        fin("risk.risk_per_trade", rk.risk_per_trade, 0.0, false, 0.25, "0 < value <= 0.25 (fraction of deployable capital)")?;
+        fin(
+            "risk.risk_per_trade",
+            rk.risk_per_trade,
+            0.0,
+            false,
+            0.25,
+            "0 < value <= 0.25 (fraction of deployable capital)",
+        )?;
         fin("risk.daily_loss", rk.daily_loss, 0.0, false, 1.0, "0 < value <= 1 (fraction of capital)")?;
         fin("risk.max_drawdown", rk.max_drawdown, 0.0, false, 1.0, "0 < value <= 1 (fraction of equity peak)")?;
         if !(1..=10_000).contains(&rk.max_open_orders) {

@@ -103,12 +103,8 @@ pub enum StrategyKind {
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 4] = [
-        StrategyKind::Momentum,
-        StrategyKind::MeanReversion,
-        StrategyKind::Breakout,
-        StrategyKind::MarketMaking,
-    ];
+    pub const ALL: [StrategyKind; 4] =
+        [StrategyKind::Momentum, StrategyKind::MeanReversion, StrategyKind::Breakout, StrategyKind::MarketMaking];
     pub const COUNT: usize = Self::ALL.len();
 
     pub const fn name(self) -> &'static str {

@@ -347,11 +347,7 @@ impl Amount {
     /// Nearest amount to `v` (config and statistics only).
     pub fn from_f64(v: f64) -> Option<Self> {
         let r = v * AMOUNT_SCALE as f64;
-        if r.is_finite() && r.abs() < 1.0e37 {
-            Some(Self(r.round() as i128))
-        } else {
-            None
-        }
+        if r.is_finite() && r.abs() < 1.0e37 { Some(Self(r.round() as i128)) } else { None }
     }
     /// Approximate value, for statistics and JSON output.
     #[inline]
@@ -449,10 +445,7 @@ mod tests {
         assert_eq!(Px::parse(" 1"), Err(ParseFixedError::InvalidChar));
         assert_eq!(Px::parse("1.2.3"), Err(ParseFixedError::InvalidChar));
         assert_eq!(Px::parse("92233720369"), Err(ParseFixedError::Overflow));
-        assert_eq!(
-            Px::parse("99999999999999999999999"),
-            Err(ParseFixedError::Overflow)
-        );
+        assert_eq!(Px::parse("99999999999999999999999"), Err(ParseFixedError::Overflow));
     }
 
     #[test]
@@ -464,10 +457,7 @@ mod tests {
         assert_eq!(Qty::from_raw(-1).to_string(), "-0.00000001");
         assert_eq!(Qty::ZERO.to_string(), "0");
         assert_eq!(Px(i64::MIN).to_string(), "-92233720368.54775808");
-        assert_eq!(
-            Amount::notional(Px::parse("0.1").unwrap(), Qty::parse("0.3").unwrap()).to_string(),
-            "0.03"
-        );
+        assert_eq!(Amount::notional(Px::parse("0.1").unwrap(), Qty::parse("0.3").unwrap()).to_string(), "0.03");
     }
 
     #[test]

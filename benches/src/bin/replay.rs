@@ -17,7 +17,9 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--frames" => frames = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("--frames N"))?,
+            "--frames" => {
+                frames = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("--frames N"))?
+            }
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("--seed S"))?,
             "-h" | "--help" => {
                 println!("replay [--frames N] [--seed S]");

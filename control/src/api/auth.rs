@@ -20,9 +20,7 @@ impl FromRequestParts<AppState> for Authorized {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             tracing::warn!(path = %parts.uri.path(), "refused: no bearer token");
-            return Err(ApiError::Unauthorized(
-                "missing bearer token (Authorization: Bearer <token>)",
-            ));
+            return Err(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"));
         };
         let supplied = value.to_str().ok().and_then(bearer);
         if !supplied.is_some_and(|t| ct_eq(t.as_bytes(), state.token.as_bytes())) {

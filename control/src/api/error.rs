@@ -61,12 +61,8 @@ impl ApiError {
             ApiError::Unauthorized(why) => (*why).to_string(),
             ApiError::NotFound => "no such endpoint".to_string(),
             ApiError::EngineUnavailable(e) => e.to_string(),
-            ApiError::Refused(CmdOutcome::UnknownStrategy) => {
-                "the strategy is not configured".into()
-            }
-            ApiError::Refused(CmdOutcome::InvalidValue) => {
-                "the value is out of its allowed range".into()
-            }
+            ApiError::Refused(CmdOutcome::UnknownStrategy) => "the strategy is not configured".into(),
+            ApiError::Refused(CmdOutcome::InvalidValue) => "the value is out of its allowed range".into(),
             ApiError::Refused(_) => "the engine does not support this command".into(),
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED) => {
                 "method not allowed on this endpoint (see the Allow header)".into()
@@ -87,10 +83,7 @@ impl From<BridgeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            code: self.code(),
-            message: self.message(),
-        };
+        let body = Body { code: self.code(), message: self.message() };
         (self.status(), Json(body)).into_response()
     }
 }
@@ -125,10 +118,7 @@ pub async fn json_errors(res: Response) -> Response {
     }
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let mut out = ApiError::Status(status).into_response();
     out.headers_mut().extend(parts.headers);
     out

@@ -13,9 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hft_shared::msg::{
-    CmdOutcome, CommandAck, CommandKind, EngineState, Percentiles, RejectReason, Stage,
-};
+use hft_shared::msg::{CmdOutcome, CommandAck, CommandKind, EngineState, Percentiles, RejectReason, Stage};
 use hft_shared::{StrategyKind, SymbolId};
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -60,27 +58,15 @@ pub async fn health(State(app): State<AppState>) -> Response {
         status: if ready { "ok" } else { "not_ready" },
         ready,
         mode: r.mode.as_str(),
-        heartbeat_age_ms: r
-            .heartbeat_age(now)
-            .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+        heartbeat_age_ms: r.heartbeat_age(now).map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
         feed: r.feed_summary(),
-        feeds: Ordered(
-            r.symbols
-                .iter()
-                .zip(&r.feeds)
-                .map(|(s, f)| (s.clone(), feed_name(*f)))
-                .collect(),
-        ),
+        feeds: Ordered(r.symbols.iter().zip(&r.feeds).map(|(s, f)| (s.clone(), feed_name(*f))).collect()),
         halted: r.state.halted,
         uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
         engine_running: r.engine_running,
     };
     drop(r);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -136,16 +122,10 @@ impl Stats {
             fills: r.fills,
             rejects: r.rejects,
             rejects_by_reason: Ordered(
-                RejectReason::ALL
-                    .iter()
-                    .map(|k| (k.code(), r.rejects_by_reason[k.index()]))
-                    .collect(),
+                RejectReason::ALL.iter().map(|k| (k.code(), r.rejects_by_reason[k.index()])).collect(),
             ),
             book_gaps: snap.book_gaps,
-            ring_drops: RingDrops {
-                telemetry_dropped: snap.telemetry_dropped,
-                audit_parked: snap.audit_parked,
-            },
+            ring_drops: RingDrops { telemetry_dropped: snap.telemetry_dropped, audit_parked: snap.audit_parked },
             position: Ordered(
                 r.symbols
                     .iter()
@@ -183,26 +163,14 @@ pub struct Pct {
 
 impl From<Percentiles> for Pct {
     fn from(p: Percentiles) -> Self {
-        Pct {
-            count: p.count,
-            p50: p.p50,
-            p90: p.p90,
-            p99: p.p99,
-            p999: p.p999,
-            max: p.max,
-        }
+        Pct { count: p.count, p50: p.p50, p90: p.p90, p99: p.p99, p999: p.p999, max: p.max }
     }
 }
 
 /// `GET /latency`: every stage, in pipeline order, zeros until reported.
 pub async fn latency(State(app): State<AppState>) -> Json<Ordered<&'static str, Pct>> {
     let r = state::read(&app.replica);
-    Json(Ordered(
-        Stage::ALL
-            .iter()
-            .map(|s| (s.name(), Pct::from(r.latency[s.index()])))
-            .collect(),
-    ))
+    Json(Ordered(Stage::ALL.iter().map(|s| (s.name(), Pct::from(r.latency[s.index()]))).collect()))
 }
 
 #[derive(Serialize, Debug)]
@@ -260,33 +228,18 @@ pub fn reply(ack: CommandAck) -> Result<Json<CommandReply>, ApiError> {
 }
 
 async fn send(app: &AppState, kind: CommandKind) -> Result<Json<CommandReply>, ApiError> {
-    let ack = app
-        .bridge
-        .command(kind)
-        .await
-        .inspect_err(|e| tracing::warn!(?kind, "command failed: {e}"))?;
-    tracing::info!(
-        ?kind,
-        outcome = outcome_name(ack.outcome),
-        halted = ack.state.halted,
-        "command acknowledged"
-    );
+    let ack = app.bridge.command(kind).await.inspect_err(|e| tracing::warn!(?kind, "command failed: {e}"))?;
+    tracing::info!(?kind, outcome = outcome_name(ack.outcome), halted = ack.state.halted, "command acknowledged");
     reply(ack)
 }
 
 /// `POST /trading/halt` (token required).
-pub async fn halt(
-    _: Authorized,
-    State(app): State<AppState>,
-) -> Result<Json<CommandReply>, ApiError> {
+pub async fn halt(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
     send(&app, CommandKind::Halt).await
 }
 
 /// `POST /trading/resume` (token required).
-pub async fn resume(
-    _: Authorized,
-    State(app): State<AppState>,
-) -> Result<Json<CommandReply>, ApiError> {
+pub async fn resume(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
     send(&app, CommandKind::Resume).await
 }
 

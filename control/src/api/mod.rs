@@ -69,30 +69,15 @@ mod tests {
         let replica = Replica::new(&cfg, Instant::now()).shared();
         let (p, c, _eng) = fake::start(script, 64);
         let (bridge, _task) = Bridge::start_with_timeout(p, c, replica.clone(), ack_timeout);
-        let app = router(AppState {
-            replica: replica.clone(),
-            bridge,
-            token: Arc::from(TOKEN),
-        });
+        let app = router(AppState { replica: replica.clone(), bridge, token: Arc::from(TOKEN) });
         Harness { app, replica }
     }
 
     fn acking() -> Harness {
-        harness(
-            Script::Ack {
-                orders_before_ack: 2,
-            },
-            Duration::from_secs(2),
-        )
+        harness(Script::Ack { orders_before_ack: 2 }, Duration::from_secs(2))
     }
 
-    async fn call(
-        app: &Router,
-        method: Method,
-        uri: &str,
-        auth: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
+    async fn call(app: &Router, method: Method, uri: &str, auth: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
@@ -103,21 +88,10 @@ mod tests {
         let req = req.body(Body::from(body)).expect("request");
         let res = app.clone().oneshot(req).await.expect("infallible");
         let status = res.status();
-        let ct = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        assert!(
-            ct.starts_with("application/json"),
-            "{status}: content-type {ct:?}"
-        );
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {bytes:?}"));
+        let ct = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+        assert!(ct.starts_with("application/json"), "{status}: content-type {ct:?}");
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {bytes:?}"));
         (status, json)
     }
 
@@ -134,30 +108,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let r = state::read(&h.replica);
         assert!(!r.state.halted);
-        assert_eq!(
-            (r.orders, r.last_ack),
-            (0, None),
-            "no command reached the engine"
-        );
+        assert_eq!((r.orders, r.last_ack), (0, None), "no command reached the engine");
     }
 
     #[tokio::test]
     async fn halt_with_wrong_token_is_401_and_changes_nothing() {
         let h = acking();
-        for auth in [
-            "Bearer nope",
-            "Bearer s3cret-token-x",
-            "Basic s3cret-token",
-            "s3cret-token",
-        ] {
-            let (status, body) = call(
-                &h.app,
-                Method::POST,
-                "/trading/halt",
-                Some(auth),
-                Vec::new(),
-            )
-            .await;
+        for auth in ["Bearer nope", "Bearer s3cret-token-x", "Basic s3cret-token", "s3cret-token"] {
+            let (status, body) = call(&h.app, Method::POST, "/trading/halt", Some(auth), Vec::new()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth}");
             assert_eq!(body["code"], "unauthorized");
         }
@@ -179,31 +137,18 @@ mod tests {
         );
         // Orders emitted before the ack are already in /stats when the reply arrives.
         let (_, stats) = get(&h.app, "/stats").await;
-        assert_eq!(
-            (stats["orders"].as_u64(), stats["halted"].as_bool()),
-            (Some(2), Some(true))
-        );
+        assert_eq!((stats["orders"].as_u64(), stats["halted"].as_bool()), (Some(2), Some(true)));
         let (_, body) = call(&h.app, Method::POST, "/trading/halt", auth, Vec::new()).await;
         assert_eq!(body["outcome"], "unchanged");
         let (status, body) = call(&h.app, Method::POST, "/trading/resume", auth, Vec::new()).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            (body["outcome"].as_str(), body["halted"].as_bool()),
-            (Some("applied"), Some(false))
-        );
+        assert_eq!((body["outcome"].as_str(), body["halted"].as_bool()), (Some("applied"), Some(false)));
     }
 
     #[tokio::test]
     async fn no_ack_is_503_engine_unavailable() {
         let h = harness(Script::Mute, Duration::from_millis(100));
-        let (status, body) = call(
-            &h.app,
-            Method::POST,
-            "/trading/halt",
-            Some("Bearer s3cret-token"),
-            Vec::new(),
-        )
-        .await;
+        let (status, body) = call(&h.app, Method::POST, "/trading/halt", Some("Bearer s3cret-token"), Vec::new()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["code"], "engine_unavailable");
     }
@@ -214,14 +159,7 @@ mod tests {
         let (status, body) = get(&h.app, "/nope").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["code"], "not_found");
-        let (status, _) = call(
-            &h.app,
-            Method::POST,
-            "/trading/nope",
-            Some("Bearer s3cret-token"),
-            Vec::new(),
-        )
-        .await;
+        let (status, _) = call(&h.app, Method::POST, "/trading/nope", Some("Bearer s3cret-token"), Vec::new()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
@@ -240,14 +178,7 @@ mod tests {
     async fn oversized_body_is_413_json_and_changes_nothing() {
         let h = acking();
         let big = vec![b'x'; BODY_LIMIT + 1];
-        let (status, body) = call(
-            &h.app,
-            Method::POST,
-            "/trading/halt",
-            Some("Bearer s3cret-token"),
-            big,
-        )
-        .await;
+        let (status, body) = call(&h.app, Method::POST, "/trading/halt", Some("Bearer s3cret-token"), big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(body["code"], "payload_too_large");
         assert!(state::read(&h.replica).last_ack.is_none());
@@ -258,10 +189,7 @@ mod tests {
         let h = acking();
         let (status, body) = get(&h.app, "/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            (body["status"].as_str(), body["ready"].as_bool()),
-            (Some("not_ready"), Some(false))
-        );
+        assert_eq!((body["status"].as_str(), body["ready"].as_bool()), (Some("not_ready"), Some(false)));
         assert!(body["heartbeat_age_ms"].is_null());
         state::write(&h.replica).apply(&fixtures::heartbeat(1, false), Instant::now());
         let (status, body) = get(&h.app, "/health").await;
@@ -301,11 +229,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["frames"], 1234);
         assert_eq!(
-            (
-                body["orders"].as_u64(),
-                body["fills"].as_u64(),
-                body["rejects"].as_u64()
-            ),
+            (body["orders"].as_u64(), body["fills"].as_u64(), body["rejects"].as_u64()),
             (Some(1), Some(1), Some(3))
         );
         assert_eq!(body["rejects_by_reason"]["halted"], 3);
@@ -315,19 +239,8 @@ mod tests {
             body["pnl"],
             serde_json::json!({"realized": "-0.5", "unrealized": "0", "fees": "0.125", "total": "-0.5"})
         );
-        assert_eq!(
-            body["ring_drops"],
-            serde_json::json!({"telemetry_dropped": 0, "audit_parked": 0})
-        );
-        for key in [
-            "mode",
-            "uptime_s",
-            "halted",
-            "backpressure",
-            "decode_errors",
-            "signals",
-            "book_gaps",
-        ] {
+        assert_eq!(body["ring_drops"], serde_json::json!({"telemetry_dropped": 0, "audit_parked": 0}));
+        for key in ["mode", "uptime_s", "halted", "backpressure", "decode_errors", "signals", "book_gaps"] {
             assert!(body.get(key).is_some(), "missing {key}");
         }
     }
@@ -335,30 +248,12 @@ mod tests {
     #[tokio::test]
     async fn latency_lists_every_stage_in_pipeline_order() {
         let h = acking();
-        let pct = Percentiles {
-            count: 9,
-            p50: 110,
-            p90: 130,
-            p99: 150,
-            p999: 200,
-            max: 900,
-        };
-        state::write(&h.replica).apply(
-            &Event::Latency(LatencySnapshot {
-                stage: Stage::TickToOrder,
-                pct,
-                ts_ns: 1,
-            }),
-            Instant::now(),
-        );
+        let pct = Percentiles { count: 9, p50: 110, p90: 130, p99: 150, p999: 200, max: 900 };
+        state::write(&h.replica)
+            .apply(&Event::Latency(LatencySnapshot { stage: Stage::TickToOrder, pct, ts_ns: 1 }), Instant::now());
         let (status, body) = get(&h.app, "/latency").await;
         assert_eq!(status, StatusCode::OK);
-        let keys: Vec<&str> = body
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
         let mut want: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
         want.sort_unstable(); // serde_json::Value sorts keys; the wire order is pipeline order
         assert_eq!(keys, want);

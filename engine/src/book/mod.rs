@@ -209,7 +209,13 @@ impl Book {
 
     /// Applies a depth diff `[first_id, final_id]` (Binance `U`, `u`) by the documented rules.
     /// On a gap the book is invalidated (the caller emits the event and resyncs).
-    pub fn apply_diff(&mut self, first_id: u64, final_id: u64, bids: &[Level], asks: &[Level]) -> Result<DiffOutcome, BookError> {
+    pub fn apply_diff(
+        &mut self,
+        first_id: u64,
+        final_id: u64,
+        bids: &[Level],
+        asks: &[Level],
+    ) -> Result<DiffOutcome, BookError> {
         match self.state {
             SyncState::AwaitingSnapshot => return Ok(DiffOutcome::NoSnapshot),
             SyncState::AwaitingFirstDiff => {
@@ -348,9 +354,15 @@ mod tests {
         b.apply_snapshot(1, &[lv(10, 1), lv(9, 1), lv(8, 1)], &[lv(11, 1)]).unwrap();
         b.apply_diff(2, 2, &[lv(7, 1)], &[]).unwrap();
         assert_eq!(b.evictions, 1);
-        assert_eq!(b.bids.iter().map(|l| l.px).collect::<Vec<_>>(), vec![Px::from_int(10), Px::from_int(9), Px::from_int(8)]);
+        assert_eq!(
+            b.bids.iter().map(|l| l.px).collect::<Vec<_>>(),
+            vec![Px::from_int(10), Px::from_int(9), Px::from_int(8)]
+        );
         b.apply_diff(3, 3, &[lv(12, 1)], &[]).unwrap();
-        assert_eq!(b.bids.iter().map(|l| l.px).collect::<Vec<_>>(), vec![Px::from_int(12), Px::from_int(10), Px::from_int(9)]);
+        assert_eq!(
+            b.bids.iter().map(|l| l.px).collect::<Vec<_>>(),
+            vec![Px::from_int(12), Px::from_int(10), Px::from_int(9)]
+        );
     }
 
     proptest! {

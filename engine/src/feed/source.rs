@@ -74,7 +74,8 @@ impl SyntheticSource {
             if now_ns < self.next_due_ns {
                 return None;
             }
-            self.next_due_ns = if now_ns - self.next_due_ns > MAX_CATCH_UP_NS { now_ns } else { self.next_due_ns } + self.interval_ns;
+            self.next_due_ns =
+                if now_ns - self.next_due_ns > MAX_CATCH_UP_NS { now_ns } else { self.next_due_ns } + self.interval_ns;
         }
         let i = self.rr;
         self.rr = if i + 1 == self.gens.len() { 0 } else { i + 1 };

@@ -90,7 +90,8 @@ impl RiskManager {
         let pos = v.positions[it.symbol].qty;
         let new_pos = Qty(pos.raw() + it.side.sign() * it.qty.raw());
         // Reduce-only must really reduce: same sign (or flat) and smaller magnitude.
-        let reduces = new_pos.raw().abs() < pos.raw().abs() && (new_pos.raw() == 0 || new_pos.raw().signum() == pos.raw().signum());
+        let reduces = new_pos.raw().abs() < pos.raw().abs()
+            && (new_pos.raw() == 0 || new_pos.raw().signum() == pos.raw().signum());
         if it.reduce_only && !reduces {
             return Err(RejectReason::MaxPosition);
         }
@@ -104,7 +105,10 @@ impl RiskManager {
         if !v.market_ok || it.px.raw() <= 0 {
             return Err(RejectReason::NoMarket);
         }
-        if it.qty.raw() <= 0 || it.qty.raw() % self.step.raw() != 0 || Amount::notional(it.px, it.qty) < self.min_notional {
+        if it.qty.raw() <= 0
+            || it.qty.raw() % self.step.raw() != 0
+            || Amount::notional(it.px, it.qty) < self.min_notional
+        {
             return Err(RejectReason::TooSmall);
         }
         if v.open_orders >= self.max_open_orders {
@@ -134,14 +138,24 @@ mod tests {
     use hft_shared::config::Config;
 
     fn rm() -> RiskManager {
-        let cfg = Config::from_toml_str("[risk]\nmax_position = 1000.0\n[filters]\nstep_size = 0.00001\nmin_notional = 5.0\n", &|_| None).unwrap();
+        let cfg = Config::from_toml_str(
+            "[risk]\nmax_position = 1000.0\n[filters]\nstep_size = 0.00001\nmin_notional = 5.0\n",
+            &|_| None,
+        )
+        .unwrap();
         RiskManager::new(&cfg)
     }
     fn view(positions: &[Position]) -> RiskView<'_> {
         RiskView { positions, marks: &[Px::ZERO], open_orders: 0, backpressure: false, market_ok: true }
     }
     fn buy(qty: &str) -> Intent {
-        Intent { symbol: 0, side: Side::Buy, qty: Qty::parse(qty).unwrap(), px: Px::from_int(50_000), reduce_only: false }
+        Intent {
+            symbol: 0,
+            side: Side::Buy,
+            qty: Qty::parse(qty).unwrap(),
+            px: Px::from_int(50_000),
+            reduce_only: false,
+        }
     }
 
     #[test]
@@ -161,7 +175,11 @@ mod tests {
         let long = [Position { qty: Qty::parse("0.01").unwrap(), ..Default::default() }];
         assert_eq!(r.check(&buy("0.001"), &view(&long)), Err(RejectReason::Halted));
         let strategy_sell = Intent { side: Side::Sell, ..buy("0.005") };
-        assert_eq!(r.check(&strategy_sell, &view(&long)), Err(RejectReason::Halted), "halt silences strategies entirely");
+        assert_eq!(
+            r.check(&strategy_sell, &view(&long)),
+            Err(RejectReason::Halted),
+            "halt silences strategies entirely"
+        );
         let sell = Intent { side: Side::Sell, reduce_only: true, ..buy("0.01") };
         assert_eq!(r.check(&sell, &view(&long)), Ok(()));
         let too_far = Intent { side: Side::Sell, reduce_only: true, ..buy("0.02") };

@@ -111,7 +111,10 @@ pub fn run(engine: &mut Engine, idle: &mut Idle) {
 fn pin(core: usize) -> Result<(), EngineError> {
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let Some(id) = ids.into_iter().find(|c| c.id == core) else {
-        return Err(EngineError::Pin { core, available: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) });
+        return Err(EngineError::Pin {
+            core,
+            available: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        });
     };
     if core_affinity::set_for_current(id) { Ok(()) } else { Err(EngineError::PinRefused { core }) }
 }

@@ -9,8 +9,8 @@
 
 pub mod momentum;
 
-use hft_shared::config::Config;
 use hft_shared::StrategyKind;
+use hft_shared::config::Config;
 pub use momentum::Momentum;
 
 /// One strategy instance for one symbol.
@@ -73,8 +73,11 @@ pub struct Decision {
 impl Orchestrator {
     pub fn new(cfg: &Config) -> Self {
         let m = &cfg.strategies.momentum;
-        let mut slots = [Slot { configured: false, active: false, weight: 0.0, last_signal: 0.0, signals: 0, orders: 0 }; StrategyKind::COUNT];
-        slots[StrategyKind::Momentum.index()] = Slot { configured: true, active: m.enabled, weight: m.weight, last_signal: 0.0, signals: 0, orders: 0 };
+        let mut slots =
+            [Slot { configured: false, active: false, weight: 0.0, last_signal: 0.0, signals: 0, orders: 0 };
+                StrategyKind::COUNT];
+        slots[StrategyKind::Momentum.index()] =
+            Slot { configured: true, active: m.enabled, weight: m.weight, last_signal: 0.0, signals: 0, orders: 0 };
         let per_symbol = cfg
             .symbols
             .iter()

@@ -5,7 +5,7 @@
 //! until they are delivered. Telemetry (heartbeats, stats, positions, latency, feed status) may be
 //! dropped under back-pressure and is counted when it is.
 
-use crate::ids::{OrderId, Side, OrderKind, TimeInForce, SymbolId, StrategyKind};
+use crate::ids::{OrderId, OrderKind, Side, StrategyKind, SymbolId, TimeInForce};
 use crate::msg::command::CmdOutcome;
 use crate::px::{Amount, Px, Qty};
 
@@ -28,10 +28,7 @@ impl Event {
     /// Audit-relevant events must reach the control plane; the rest may be dropped (counted).
     #[inline]
     pub const fn is_audit(&self) -> bool {
-        matches!(
-            self,
-            Event::Ack(_) | Event::Order(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_)
-        )
+        matches!(self, Event::Ack(_) | Event::Order(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_))
     }
 }
 
@@ -271,14 +268,8 @@ pub enum Stage {
 
 impl Stage {
     pub const COUNT: usize = 6;
-    pub const ALL: [Stage; Self::COUNT] = [
-        Stage::Decode,
-        Stage::Book,
-        Stage::Strategy,
-        Stage::Risk,
-        Stage::OrderEncode,
-        Stage::TickToOrder,
-    ];
+    pub const ALL: [Stage; Self::COUNT] =
+        [Stage::Decode, Stage::Book, Stage::Strategy, Stage::Risk, Stage::OrderEncode, Stage::TickToOrder];
     pub const fn name(self) -> &'static str {
         match self {
             Stage::Decode => "decode",
