@@ -6,8 +6,11 @@
 
 mod api;
 mod bridge;
+mod record;
+mod replay;
 mod run;
 mod state;
+mod venue_sim;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -32,10 +35,16 @@ struct Cli {
     command: Option<Cmd>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq)]
 enum Cmd {
     /// Run the engine and the control API until SIGINT/SIGTERM (the default).
     Run,
+    /// Replay captured frames through the engine's decode and book code.
+    Replay(replay::ReplayArgs),
+    /// Record the live market-data stream to a capture file (`<ns> <json>` per line, gzip).
+    Record(record::RecordArgs),
+    /// Serve Binance's market-data protocols on loopback from a capture or the synthetic market.
+    VenueSim(venue_sim::VenueSimArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +88,9 @@ fn main() -> ExitCode {
     }
     let result = match cli.command.unwrap_or(Cmd::Run) {
         Cmd::Run => run::run(cli.config),
+        Cmd::Replay(args) => replay::run(args, cli.config),
+        Cmd::Record(args) => record::run(args, cli.config),
+        Cmd::VenueSim(args) => venue_sim::run(args, cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,7 @@ pub struct Config {
     pub strategies: StrategiesConfig,
     pub engine: EngineConfig,
     pub market: MarketConfig,
+    pub feed: FeedConfig,
     pub api: ApiConfig,
     /// From the environment only; never serialized.
     #[serde(skip)]
@@ -205,6 +206,30 @@ pub struct MarketConfig {
     pub start_price: f64,
     /// Price levels per side in the synthetic book.
     pub depth_levels: u32,
+}
+
+/// The live market-data connection (shadow and live modes) and feed health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Combined-stream base URL; `/stream?streams=…` is appended.
+    pub url: String,
+    /// WebSocket API URL (depth snapshots, and orders in live mode).
+    pub api_url: String,
+    /// Levels requested in a depth snapshot (Binance: 5 to 5000).
+    pub snapshot_limit: u32,
+    /// No frame for this long: the feed is stale and orders are denied, ms.
+    pub stale_ms: u64,
+    /// A book not updated for this long is too old to price orders against, ms.
+    pub max_book_age_ms: u64,
+    /// First reconnect delay, ms (doubles per failed attempt, with jitter).
+    pub reconnect_min_ms: u64,
+    /// Cap of the reconnect delay, ms.
+    pub reconnect_max_ms: u64,
+    /// Planned reconnect after this long connected (Binance closes connections at 24 h), s.
+    pub max_connection_s: u64,
+    /// Capture every received frame to this gzip file (`<ns> <json>` per line); empty = off.
+    pub record: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -475,6 +500,31 @@ impl Config {
         fin("market.start_price", mk.start_price, 0.0, false, 1e9, "0 < value <= 1e9")?;
         if !(5..=5_000).contains(&mk.depth_levels) {
             return Err(r("market.depth_levels", mk.depth_levels.to_string(), "5 to 5000"));
+        }
+
+        let fd = &self.feed;
+        for (key, url) in [("feed.url", &fd.url), ("feed.api_url", &fd.api_url)] {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return Err(r(key, format!("{url:?}"), "a ws:// or wss:// URL"));
+            }
+        }
+        if !(5..=5000).contains(&fd.snapshot_limit) {
+            return Err(r("feed.snapshot_limit", fd.snapshot_limit.to_string(), "5 to 5000"));
+        }
+        if !(100..=3_600_000).contains(&fd.stale_ms) {
+            return Err(r("feed.stale_ms", fd.stale_ms.to_string(), "100 to 3600000"));
+        }
+        if !(100..=3_600_000).contains(&fd.max_book_age_ms) {
+            return Err(r("feed.max_book_age_ms", fd.max_book_age_ms.to_string(), "100 to 3600000"));
+        }
+        if !(10..=60_000).contains(&fd.reconnect_min_ms) {
+            return Err(r("feed.reconnect_min_ms", fd.reconnect_min_ms.to_string(), "10 to 60000"));
+        }
+        if fd.reconnect_max_ms < fd.reconnect_min_ms || fd.reconnect_max_ms > 600_000 {
+            return Err(r("feed.reconnect_max_ms", fd.reconnect_max_ms.to_string(), "feed.reconnect_min_ms to 600000"));
+        }
+        if !(60..=86_000).contains(&fd.max_connection_s) {
+            return Err(r("feed.max_connection_s", fd.max_connection_s.to_string(), "60 to 86000 (Binance closes at 86400)"));
         }
 
         if self.api.host.parse::<IpAddr>().is_err() {
