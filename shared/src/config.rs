@@ -524,7 +524,11 @@ impl Config {
             return Err(r("feed.reconnect_max_ms", fd.reconnect_max_ms.to_string(), "feed.reconnect_min_ms to 600000"));
         }
         if !(60..=86_000).contains(&fd.max_connection_s) {
-            return Err(r("feed.max_connection_s", fd.max_connection_s.to_string(), "60 to 86000 (Binance closes at 86400)"));
+            return Err(r(
+                "feed.max_connection_s",
+                fd.max_connection_s.to_string(),
+                "60 to 86000 (Binance closes at 86400)",
+            ));
         }
 
         if self.api.host.parse::<IpAddr>().is_err() {
