@@ -10,8 +10,8 @@
 
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{
-    CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles, PositionSnapshot,
-    RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
+    BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles,
+    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, Px, Qty, StrategyKind, SymbolId};
 use std::collections::VecDeque;
@@ -37,6 +37,33 @@ pub fn read(r: &SharedReplica) -> RwLockReadGuard<'_, Replica> {
 /// Write access; see [`read`] on poisoning.
 pub fn write(r: &SharedReplica) -> RwLockWriteGuard<'_, Replica> {
     r.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A book as the engine dumped it: levels in dump order (bids best-first, then asks
+/// best-first). `complete` once every announced level arrived in order (a dump is telemetry: a
+/// full ring can drop levels, and then it stays incomplete).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BookDump {
+    pub valid: bool,
+    pub complete: bool,
+    pub update_id: u64,
+    pub levels: Vec<BookLevel>,
+}
+
+impl BookDump {
+    fn apply(&mut self, l: &BookLevel) {
+        if l.index == 0 {
+            self.levels.clear();
+            self.valid = l.valid;
+            self.update_id = l.update_id;
+            self.complete = !l.valid;
+        }
+        if !l.valid || self.complete || l.index as usize != self.levels.len() {
+            return;
+        }
+        self.levels.push(*l);
+        self.complete = self.levels.len() == l.count as usize;
+    }
 }
 
 /// Everything the API serves about the engine. Indexes are `SymbolId`, `Stage` and
@@ -75,6 +102,8 @@ pub struct Replica {
     pub recent_fills: VecDeque<FillEvent>,
     pub recent_risk: VecDeque<RiskEvent>,
     pub last_ack: Option<CommandAck>,
+    /// Per symbol: the latest book dump (answer to `DumpBook`).
+    pub books: Vec<BookDump>,
     /// Events applied since start.
     pub events: u64,
 }
@@ -103,6 +132,7 @@ impl Replica {
             recent_fills: VecDeque::with_capacity(HISTORY),
             recent_risk: VecDeque::with_capacity(RISK_HISTORY),
             last_ack: None,
+            books: vec![BookDump::default(); n],
             events: 0,
         }
     }
@@ -151,6 +181,11 @@ impl Replica {
             }
             Event::Latency(l) => self.latency[l.stage.index()] = l.pct,
             Event::Strategy(s) => self.strategies[s.kind.index()] = Some(s),
+            Event::Book(l) => {
+                if let Some(d) = self.books.get_mut(l.symbol.index()) {
+                    d.apply(&l);
+                }
+            }
         }
     }
 

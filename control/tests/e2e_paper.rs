@@ -337,3 +337,40 @@ fn banner_port_parsing() {
     assert_eq!(parse_port("hft 0.1.0 · mode paper · API http://[::1]:9 · token from HFT_API_TOKEN"), Some(9));
     assert_eq!(parse_port("garbage"), None);
 }
+
+#[test]
+fn book_endpoint_serves_the_engines_full_book() {
+    let hft = start(&[("HFT_API_TOKEN", TOKEN)]);
+    hft.wait_stats("frames flowing", Duration::from_secs(60), |s| n(s, "frames") > 200);
+    // The book syncs on the first diff after the snapshot; poll until it is valid.
+    let t0 = Instant::now();
+    let book = loop {
+        let (status, body) = hft.get("/book/btcusdt");
+        assert_eq!(status, 200, "{body}");
+        if body["valid"] == true {
+            break body;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "book never became valid: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(book["symbol"], "BTCUSDT");
+    assert!(book["update_id"].as_u64().unwrap_or(0) > 0, "{book}");
+    let side = |k: &str| -> Vec<(f64, f64)> {
+        book[k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k} missing: {book}"))
+            .iter()
+            .map(|l| (l[0].as_str().unwrap().parse().unwrap(), l[1].as_str().unwrap().parse().unwrap()))
+            .collect()
+    };
+    let (bids, asks) = (side("bids"), side("asks"));
+    assert!(bids.len() >= 10 && asks.len() >= 10, "{} bids, {} asks", bids.len(), asks.len());
+    assert!(bids.windows(2).all(|w| w[0].0 > w[1].0), "bids strictly descending");
+    assert!(asks.windows(2).all(|w| w[0].0 < w[1].0), "asks strictly ascending");
+    assert!(bids.iter().chain(&asks).all(|l| l.1 > 0.0), "no empty level");
+    assert!(bids[0].0 < asks[0].0, "not crossed");
+
+    let (status, body) = hft.get("/book/NOPEUSDT");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "unknown_symbol");
+}

@@ -17,9 +17,9 @@ use crate::strategy::{Orchestrator, TARGET_LEVELS};
 use crate::telemetry::Latency;
 use hft_shared::config::Config;
 use hft_shared::msg::{
-    CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent, Heartbeat,
-    LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind,
-    Stage, StatsSnapshot, StrategySnapshot,
+    BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
+    Heartbeat, LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
+    RiskEventKind, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 
@@ -32,6 +32,10 @@ pub const COMMAND_BATCH: usize = 64;
 /// Identical refusals (symbol, reason) are emitted at most once per this many ns; the rest are
 /// counted in the next event's `suppressed`.
 pub const REJECT_EVENT_INTERVAL_NS: u64 = 1_000_000_000;
+/// Bytes of raw diff frames buffered per symbol while waiting for a snapshot.
+pub const DIFF_BUFFER_BYTES: usize = 4 << 20;
+/// Diff frames buffered per symbol while waiting for a snapshot (Binance: 10/s per symbol).
+pub const DIFF_BUFFER_FRAMES: usize = 1024;
 /// How long shutdown waits for parked audit events to be delivered.
 pub const SHUTDOWN_FLUSH_NS: u64 = 2_000_000_000;
 
@@ -71,6 +75,10 @@ pub struct Counters {
     /// Trades whose id did not follow the previous one.
     pub trade_gaps: u64,
     pub bad_snapshots: u64,
+    /// Diffs buffered while waiting for a snapshot.
+    pub diffs_buffered: u64,
+    /// Diffs dropped because the pre-snapshot buffer was full.
+    pub diffs_dropped: u64,
 }
 
 impl Counters {
@@ -95,12 +103,44 @@ pub struct FrameOutcome {
     pub orders: u32,
 }
 
+/// Raw diff frames that arrived while a book waited for its snapshot. Binance's procedure:
+/// buffer the stream, take the snapshot, then apply the buffered diffs newer than it.
+/// Preallocated; when full, further frames are dropped (counted) and the book will simply meet
+/// a gap and resync again.
+#[derive(Debug)]
+struct DiffBuffer {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl DiffBuffer {
+    fn new() -> Self {
+        Self { bytes: Vec::with_capacity(DIFF_BUFFER_BYTES), ends: Vec::with_capacity(DIFF_BUFFER_FRAMES) }
+    }
+    fn push(&mut self, frame: &[u8]) -> bool {
+        if self.bytes.len() + frame.len() > self.bytes.capacity() || self.ends.len() == self.ends.capacity() {
+            return false;
+        }
+        self.bytes.extend_from_slice(frame);
+        self.ends.push(self.bytes.len());
+        true
+    }
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
 /// decode → book → strategy → risk → exec over one frame at a time.
 pub struct Pipeline {
     clock: Clock,
     symbols: Vec<Vec<u8>>,
     scratch: DecodeScratch,
     books: Vec<Book>,
+    diff_buf: Vec<DiffBuffer>,
+    /// Decision time of each book's last change, ns.
+    book_ts: Vec<u64>,
+    max_book_age_ns: u64,
     quotes: Vec<Quote>,
     last_trade_id: Vec<u64>,
     feed: Vec<FeedState>,
@@ -135,6 +175,9 @@ impl Pipeline {
             symbols: cfg.symbols.iter().map(|s| s.as_bytes().to_vec()).collect(),
             scratch: DecodeScratch::with_capacity(BOOK_LEVELS),
             books: (0..n).map(|_| Book::with_capacity(BOOK_LEVELS)).collect(),
+            diff_buf: (0..n).map(|_| DiffBuffer::new()).collect(),
+            book_ts: vec![0; n],
+            max_book_age_ns: cfg.feed.max_book_age_ms * 1_000_000,
             quotes: vec![Quote::default(); n],
             last_trade_id: vec![0; n],
             feed: vec![FeedState::Connecting; n],
@@ -222,7 +265,13 @@ impl Pipeline {
                     return out;
                 }
                 match self.books[i].apply_snapshot(h.last_update_id, &self.scratch.bids, &self.scratch.asks) {
-                    Ok(()) => self.books[i].updated_raw = t_dec,
+                    Ok(()) => {
+                        self.books[i].updated_raw = t_dec;
+                        self.book_ts[i] = ts_ns;
+                        if self.replay_buffered(i, ts_ns).is_err() {
+                            out.resync = Some(sym);
+                        }
+                    }
                     Err(_) => {
                         self.counters.bad_snapshots += 1;
                         out.resync = Some(sym);
@@ -235,12 +284,21 @@ impl Pipeline {
                     self.counters.unknown_symbol += 1;
                     return out;
                 };
+                if self.books[i].state() == SyncState::AwaitingSnapshot {
+                    if self.diff_buf[i].push(bytes) {
+                        self.counters.diffs_buffered += 1;
+                    } else {
+                        self.counters.diffs_dropped += 1;
+                    }
+                    return out;
+                }
                 let r = self.books[i].apply_diff(h.first_id, h.final_id, &self.scratch.bids, &self.scratch.asks);
                 let t_book = self.clock.raw();
                 self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
                 match r {
                     Ok(DiffOutcome::Applied) => {
                         self.books[i].updated_raw = t_book;
+                        self.book_ts[i] = ts_ns;
                         if self.feed[i] != FeedState::Live && self.books[i].is_valid() {
                             self.set_feed(i, FeedState::Live, ts_ns);
                         }
@@ -293,6 +351,78 @@ impl Pipeline {
             Ok(Decoded::AggTrade(_)) | Ok(Decoded::Ignored) => {}
         }
         out
+    }
+
+    /// Applies the diffs buffered before the snapshot of symbol `i` (stale ones are dropped by
+    /// the book). A gap among them invalidates the book again (`Err`): the caller resyncs.
+    fn replay_buffered(&mut self, i: usize, ts_ns: u64) -> Result<(), BookError> {
+        let buf = &self.diff_buf[i];
+        let mut start = 0;
+        let mut result = Ok(());
+        for &end in &buf.ends {
+            let frame = &buf.bytes[start..end];
+            start = end;
+            let Ok(Decoded::Depth(h)) = decode::decode(frame, &mut self.scratch) else { continue };
+            match self.books[i].apply_diff(h.first_id, h.final_id, &self.scratch.bids, &self.scratch.asks) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.counters.book_gaps += 1;
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.diff_buf[i].clear();
+        if result.is_ok() && self.books[i].is_valid() {
+            self.set_feed(i, FeedState::Live, ts_ns);
+        } else if result.is_err() {
+            self.set_feed(i, FeedState::Resyncing, ts_ns);
+        }
+        result
+    }
+
+    /// Can orders on symbol `i` be priced right now? Book synced, not crossed, recent enough,
+    /// and the feed live (not stale, not resyncing).
+    #[inline]
+    pub fn market_ok(&self, i: usize, ts_ns: u64) -> bool {
+        self.feed[i] == FeedState::Live
+            && self.books[i].is_valid()
+            && ts_ns.saturating_sub(self.book_ts[i]) <= self.max_book_age_ns
+    }
+
+    /// The connection carrying every symbol went down: every book is void until resynced.
+    pub fn feed_down(&mut self, ts_ns: u64) {
+        for i in 0..self.books.len() {
+            self.books[i].invalidate();
+            self.diff_buf[i].clear();
+            self.set_feed(i, FeedState::Down, ts_ns);
+        }
+    }
+
+    /// Connected (again): books wait for snapshots.
+    pub fn feed_connected(&mut self, ts_ns: u64) {
+        for i in 0..self.books.len() {
+            self.books[i].invalidate();
+            self.diff_buf[i].clear();
+            self.set_feed(i, FeedState::Connecting, ts_ns);
+        }
+    }
+
+    /// No frame for the staleness window (`stale`), or frames again.
+    pub fn feed_stale(&mut self, stale: bool, ts_ns: u64) {
+        for i in 0..self.books.len() {
+            if stale && self.feed[i] == FeedState::Live {
+                self.set_feed(i, FeedState::Stale, ts_ns);
+            } else if !stale && self.feed[i] == FeedState::Stale {
+                let state = if self.books[i].is_valid() { FeedState::Live } else { FeedState::Resyncing };
+                self.set_feed(i, state, ts_ns);
+            }
+        }
+    }
+
+    /// Current feed state of symbol `i`.
+    pub fn feed_state(&self, symbol: SymbolId) -> FeedState {
+        self.feed[symbol.index()]
     }
 
     /// Strategy → orchestrator → (maybe) an order. Returns orders sent.
@@ -349,7 +479,7 @@ impl Pipeline {
             marks: &self.marks,
             open_orders: 0,
             backpressure: self.sink.blocked(),
-            market_ok: self.books[i].is_valid(),
+            market_ok: self.market_ok(i, ts_ns),
         };
         let verdict = self.risk.check(&intent, &view);
         let t_risk = self.clock.raw();
@@ -508,6 +638,14 @@ impl Pipeline {
                 self.emit_snapshots(ts_ns, true);
                 CmdOutcome::Applied
             }
+            CommandKind::DumpBook(sym) => {
+                if sym.index() < self.books.len() {
+                    self.dump_book(sym);
+                    CmdOutcome::Applied
+                } else {
+                    CmdOutcome::InvalidValue
+                }
+            }
             CommandKind::ResetLatency => {
                 self.lat.reset();
                 CmdOutcome::Applied
@@ -516,6 +654,29 @@ impl Pipeline {
         };
         let ack = CommandAck { seq: cmd.seq, outcome, state: self.state(), ts_ns };
         self.sink.emit(Event::Ack(ack), ts_ns);
+    }
+
+    /// Emits every level of a book as `Event::Book` (telemetry: a full ring drops some, and the
+    /// reader sees the gap in `index`).
+    fn dump_book(&mut self, sym: SymbolId) {
+        let b = &self.books[sym.index()];
+        let valid = b.is_valid();
+        let count = if valid { (b.bids.len() + b.asks.len()) as u32 } else { 0 };
+        let update_id = b.last_update_id();
+        let mk = |side, index, px, qty| {
+            Event::Book(BookLevel { symbol: sym, side, valid, index, count, px, qty, update_id })
+        };
+        if !valid {
+            self.sink.emit(mk(Side::Buy, 0, Px::ZERO, Qty::ZERO), 0);
+            return;
+        }
+        let mut index = 0;
+        for (side, ladder) in [(Side::Buy, &b.bids), (Side::Sell, &b.asks)] {
+            for l in ladder.iter() {
+                self.sink.emit(mk(side, index, l.px, l.qty), 0);
+                index += 1;
+            }
+        }
     }
 
     /// Reduce-only market orders that bring every position to zero.

@@ -21,6 +21,10 @@ pub enum ApiError {
     EngineUnavailable(BridgeError),
     /// The engine understood the command and refused it.
     Refused(CmdOutcome),
+    /// A request naming a symbol the engine does not trade.
+    UnknownSymbol(String),
+    /// The engine answered, but part of the answer was dropped (a full event ring): retry.
+    Incomplete,
     /// Any other HTTP-level failure (405, 413, 400 from the framework, …).
     Status(StatusCode),
 }
@@ -40,6 +44,8 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::UnknownStrategy) => StatusCode::NOT_FOUND,
             ApiError::Refused(CmdOutcome::InvalidValue) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::UnknownSymbol(_) => StatusCode::NOT_FOUND,
+            ApiError::Incomplete => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Status(s) => *s,
         }
     }
@@ -52,6 +58,8 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::UnknownStrategy) => "unknown_strategy",
             ApiError::Refused(CmdOutcome::InvalidValue) => "invalid_value",
             ApiError::Refused(_) => "unsupported",
+            ApiError::UnknownSymbol(_) => "unknown_symbol",
+            ApiError::Incomplete => "incomplete",
             ApiError::Status(s) => status_code(*s),
         }
     }
@@ -64,6 +72,8 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::UnknownStrategy) => "the strategy is not configured".into(),
             ApiError::Refused(CmdOutcome::InvalidValue) => "the value is out of its allowed range".into(),
             ApiError::Refused(_) => "the engine does not support this command".into(),
+            ApiError::UnknownSymbol(s) => format!("symbol {s:?} is not configured"),
+            ApiError::Incomplete => "part of the engine's answer was dropped under load; retry".into(),
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED) => {
                 "method not allowed on this endpoint (see the Allow header)".into()
             }

@@ -10,11 +10,11 @@ use super::auth::Authorized;
 use super::error::ApiError;
 use crate::state::{self, Replica, feed_name};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hft_shared::msg::{CmdOutcome, CommandAck, CommandKind, EngineState, Percentiles, RejectReason, Stage};
-use hft_shared::{StrategyKind, SymbolId};
+use hft_shared::{Side, StrategyKind, SymbolId};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use std::time::Instant;
@@ -241,6 +241,46 @@ pub async fn halt(_: Authorized, State(app): State<AppState>) -> Result<Json<Com
 /// `POST /trading/resume` (token required).
 pub async fn resume(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
     send(&app, CommandKind::Resume).await
+}
+
+#[derive(Serialize, Debug)]
+pub struct BookJson {
+    pub symbol: String,
+    /// Synced and not crossed. An invalid book has no levels.
+    pub valid: bool,
+    /// Binance update id the book reflects.
+    pub update_id: u64,
+    /// `[price, quantity]` best-first, as exact decimal strings.
+    pub bids: Vec<[String; 2]>,
+    pub asks: Vec<[String; 2]>,
+}
+
+/// `GET /book/{symbol}`: the engine's full L2 book, dumped through the ring on request.
+pub async fn book(State(app): State<AppState>, Path(symbol): Path<String>) -> Result<Json<BookJson>, ApiError> {
+    let name = symbol.to_ascii_uppercase();
+    let id = {
+        let r = state::read(&app.replica);
+        r.symbols.iter().position(|s| *s == name)
+    };
+    let Some(id) = id else { return Err(ApiError::UnknownSymbol(symbol)) };
+    let ack = app.bridge.command(CommandKind::DumpBook(SymbolId(id as u16))).await?;
+    // A refusal becomes its error reply.
+    let _accepted = reply(ack)?;
+    // FIFO ring: every level was applied to the replica before the ack.
+    let r = state::read(&app.replica);
+    let d = &r.books[id];
+    if !d.complete {
+        return Err(ApiError::Incomplete);
+    }
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    for l in &d.levels {
+        let row = [l.px.to_string(), l.qty.to_string()];
+        match l.side {
+            Side::Buy => bids.push(row),
+            Side::Sell => asks.push(row),
+        }
+    }
+    Ok(Json(BookJson { symbol: name, valid: d.valid, update_id: d.update_id, bids, asks }))
 }
 
 /// Fallback for unknown routes.

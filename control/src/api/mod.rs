@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(handlers::health))
         .route("/stats", get(handlers::stats))
         .route("/latency", get(handlers::latency))
+        .route("/book/{symbol}", get(handlers::book))
         // State-changing: the handlers take `auth::Authorized`.
         .route("/trading/halt", post(handlers::halt))
         .route("/trading/resume", post(handlers::resume))

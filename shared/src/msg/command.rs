@@ -1,7 +1,7 @@
 //! Commands from the control plane to the hot thread. Each carries a `seq` the engine echoes in
 //! its `Event::Ack`, so an HTTP reply can report the state the engine acknowledged.
 
-use crate::ids::StrategyKind;
+use crate::ids::{StrategyKind, SymbolId};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Command {
@@ -24,6 +24,8 @@ pub enum CommandKind {
     SetWeight(StrategyKind, f64),
     /// Emit stats, positions and latency snapshots now.
     Snapshot,
+    /// Emit every level of this symbol's book as `Event::Book` (then the ack).
+    DumpBook(SymbolId),
     /// Clear the latency histograms.
     ResetLatency,
     /// Stop the duty cycle after flushing events.

@@ -22,6 +22,7 @@ pub enum Event {
     Position(PositionSnapshot),
     Latency(LatencySnapshot),
     Strategy(StrategySnapshot),
+    Book(BookLevel),
 }
 
 impl Event {
@@ -314,6 +315,22 @@ pub struct StrategySnapshot {
     pub signals: u64,
     pub orders: u64,
     pub ts_ns: u64,
+}
+
+/// One level of a book dump (answer to `CommandKind::DumpBook`): `count` levels follow for the
+/// symbol, bids best-first then asks best-first, numbered by `index`. A dump of an invalid book
+/// is a single event with `count == 0` and `valid == false`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BookLevel {
+    pub symbol: SymbolId,
+    pub side: Side,
+    pub valid: bool,
+    pub index: u32,
+    pub count: u32,
+    pub px: Px,
+    pub qty: Qty,
+    /// Update id the book reflects.
+    pub update_id: u64,
 }
 
 // Every ring slot is one `Event`: keep it within two cache lines.
