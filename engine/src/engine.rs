@@ -10,12 +10,13 @@ use crate::clock::Clock;
 use crate::events::EventSink;
 use crate::exec::PaperExec;
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
-use crate::feed::{FrameKind, Source, SyntheticSource};
+use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
+use crate::feed::{FrameKind, Source};
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
 use crate::strategy::{Orchestrator, TARGET_LEVELS};
 use crate::telemetry::Latency;
-use hft_shared::config::Config;
+use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
     Heartbeat, LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
@@ -79,6 +80,8 @@ pub struct Counters {
     pub diffs_buffered: u64,
     /// Diffs dropped because the pre-snapshot buffer was full.
     pub diffs_dropped: u64,
+    /// Connection notices from a live source.
+    pub feed_notices: u64,
 }
 
 impl Counters {
@@ -799,13 +802,15 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds an engine on the built-in market (paper mode).
-    pub fn new(
-        cfg: &Config,
-        cmds: rtrb::Consumer<Command>,
-        events: rtrb::Producer<Event>,
-    ) -> Result<Self, EngineError> {
-        let source = Source::Synthetic(SyntheticSource::new(cfg));
+    /// Builds an engine for `cfg.mode`: paper trades the built-in market (synthetic or capture
+    /// files); shadow trades the live WebSocket feed with simulated fills.
+    pub fn new(cfg: &Config, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Result<Self, EngineError> {
+        let setup = |e: &dyn std::fmt::Display| EngineError::Setup(e.to_string());
+        let source = match cfg.mode {
+            Mode::Paper => Source::paper(cfg).map_err(|e| setup(&e))?,
+            Mode::Shadow => Source::Ws(Box::new(WsFeed::new(WsParams::from_config(cfg)).map_err(|e| setup(&e))?)),
+            other => return Err(EngineError::ModeUnavailable(other)),
+        };
         Ok(Self::with_source(cfg, source, cmds, events))
     }
 
@@ -839,6 +844,24 @@ impl Engine {
     /// Has the engine finished shutting down?
     pub fn stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Maps connection news onto books and feed state. Every (re)connect of the market stream
+    /// voids every book and asks for fresh snapshots; diffs are buffered until they arrive.
+    fn on_notice(&mut self, notice: FeedNotice, ts: u64) {
+        match notice {
+            FeedNotice::Connected { link: LinkKind::Stream } => {
+                self.pipeline.feed_connected(ts);
+                for i in 0..self.pipeline.symbols.len() {
+                    self.source.request_snapshot(SymbolId(i as u16));
+                }
+            }
+            FeedNotice::Disconnected { link: LinkKind::Stream, .. } => self.pipeline.feed_down(ts),
+            FeedNotice::Stale => self.pipeline.feed_stale(true, ts),
+            FeedNotice::Fresh => self.pipeline.feed_stale(false, ts),
+            _ => {}
+        }
+        self.pipeline.counters.feed_notices += 1;
     }
 
     /// One duty-cycle pass over every source. Returns the amount of work done (0 = idle).
@@ -877,6 +900,11 @@ impl Engine {
                 self.source.request_snapshot(sym);
             }
             work += 1;
+        }
+
+        while let Some(notice) = self.source.take_notice() {
+            work += 1;
+            self.on_notice(notice, ts);
         }
 
         if now_ns >= self.next_heartbeat_ns {

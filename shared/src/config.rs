@@ -77,6 +77,8 @@ pub enum IdleKind {
 pub enum MarketSource {
     /// Seeded synthetic Binance-format frames.
     Synthetic,
+    /// Capture files (`market.replay_files`), replayed through the same decoder.
+    Replay,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +208,10 @@ pub struct MarketConfig {
     pub start_price: f64,
     /// Price levels per side in the synthetic book.
     pub depth_levels: u32,
+    /// Capture files (`<ns> <json>` per line, gzip or plain) for `source = "replay"`, in order.
+    pub replay_files: Vec<String>,
+    /// Replay pace: 1 = as recorded, 2 = twice as fast, 0 = as fast as possible.
+    pub replay_speed: f64,
 }
 
 /// The live market-data connection (shadow and live modes) and feed health.
@@ -500,6 +506,10 @@ impl Config {
         fin("market.start_price", mk.start_price, 0.0, false, 1e9, "0 < value <= 1e9")?;
         if !(5..=5_000).contains(&mk.depth_levels) {
             return Err(r("market.depth_levels", mk.depth_levels.to_string(), "5 to 5000"));
+        }
+        fin("market.replay_speed", mk.replay_speed, 0.0, true, 1e6, "0 (as fast as possible) to 1e6")?;
+        if mk.source == MarketSource::Replay && mk.replay_files.is_empty() {
+            return Err(r("market.replay_files", "[]".into(), "at least one capture file when market.source = \"replay\""));
         }
 
         let fd = &self.feed;

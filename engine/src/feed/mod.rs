@@ -2,7 +2,9 @@
 //! venue would send them) so every mode runs the same decode path.
 
 pub mod decode;
+pub mod replay;
 pub mod source;
 pub mod synthetic;
+pub mod ws;
 
 pub use source::{FrameKind, Source, SyntheticSource};

@@ -3,8 +3,10 @@
 //!
 //! Hot thread; allocation-free after construction.
 
+use super::replay::{Pace, ReplayError, ReplaySource};
 use super::synthetic::{SyntheticMarket, SyntheticParams};
-use hft_shared::config::Config;
+use super::ws::{FeedNotice, WsFeed};
+use hft_shared::config::{Config, MarketSource};
 use hft_shared::{Px, SymbolId};
 
 /// What a frame is, as far as the source knows.
@@ -83,23 +85,65 @@ impl SyntheticSource {
     }
 }
 
-/// Every source the engine can poll (enum dispatch; live WebSocket and replay join later).
+/// Every source the engine can poll (enum dispatch: no `dyn` on the hot thread).
 #[derive(Debug)]
 pub enum Source {
     Synthetic(SyntheticSource),
+    Replay(ReplaySource),
+    /// Live exchange WebSocket (shadow and live modes).
+    Ws(Box<WsFeed>),
 }
 
 impl Source {
+    /// The paper-mode market of `cfg`: synthetic, or capture files.
+    pub fn paper(cfg: &Config) -> Result<Self, ReplayError> {
+        match cfg.market.source {
+            MarketSource::Synthetic => Ok(Source::Synthetic(SyntheticSource::new(cfg))),
+            MarketSource::Replay => {
+                let pace = if cfg.market.replay_speed == 0.0 {
+                    Pace::AsFastAsPossible
+                } else if cfg.market.replay_speed == 1.0 {
+                    Pace::Recorded
+                } else {
+                    Pace::Scaled(cfg.market.replay_speed)
+                };
+                Ok(Source::Replay(ReplaySource::new(&cfg.market.replay_files, &cfg.symbols, pace)?))
+            }
+        }
+    }
+
     #[inline]
     pub fn poll(&mut self, now_ns: u64) -> Option<(FrameKind, &[u8])> {
         match self {
             Source::Synthetic(s) => s.poll(now_ns),
+            Source::Replay(r) => r.poll(now_ns),
+            Source::Ws(w) => w.poll(now_ns),
+        }
+    }
+
+    /// Connection-level news from a live source (connected, dropped, stale…).
+    #[inline]
+    pub fn take_notice(&mut self) -> Option<FeedNotice> {
+        match self {
+            Source::Ws(w) => w.take_notice(),
+            _ => None,
         }
     }
 
     pub fn request_snapshot(&mut self, symbol: SymbolId) {
         match self {
             Source::Synthetic(s) => s.request_snapshot(symbol),
+            Source::Replay(r) => r.request_snapshot(symbol),
+            Source::Ws(w) => w.request_snapshot(symbol),
+        }
+    }
+
+    /// A finite source that has nothing more to give.
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Source::Synthetic(_) => false,
+            Source::Replay(r) => r.is_finished(),
+            Source::Ws(_) => false,
         }
     }
 }

@@ -31,6 +31,14 @@
 //!   represent — an integer beyond `u64` (or below `i64::MIN`) or a float out of `f64`'s range
 //!   makes the frame [`DecodeError::Syntax`].
 //!
+//! * A WebSocket-API response is an object the rules above ignore whose top level has a
+//!   `"status"` key (`{"id":…,"status":200,"result":{…},"rateLimits":[…]}`): only [`decode`]
+//!   reads it, on top of both paths (which call it ignored), with [`api_response`]. `"status"`
+//!   must be a `u64` integer; 200 with a `"result"` that is a depth snapshot body decodes as
+//!   [`Decoded::Snapshot`], a 200 `"result"` of any other kind is ignored, and any other status
+//!   (`{"id":…,"status":4xx,"error":{"code":…,"msg":…}}`) is [`DecodeError::VenueError`]. Its
+//!   keys are matched as written (Binance writes none with escapes).
+//!
 //! On `Err`, the scratch contents are unspecified; on `Ok` they hold the levels of a `Depth` or
 //! `Snapshot` and are empty otherwise.
 
@@ -157,10 +165,12 @@ pub enum DecodeError {
     /// or is malformed in a way only the general path classifies; ask [`general::decode`].
     /// [`decode`] never returns it.
     Fallback = 8,
+    /// A WebSocket-API response with an error status (the venue refused the request).
+    VenueError = 9,
 }
 
 impl DecodeError {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const fn code(self) -> &'static str {
         match self {
             DecodeError::Syntax => "syntax",
@@ -172,6 +182,7 @@ impl DecodeError {
             DecodeError::StreamMismatch => "stream_mismatch",
             DecodeError::Unsupported => "unsupported",
             DecodeError::Fallback => "fallback",
+            DecodeError::VenueError => "venue_error",
         }
     }
     #[inline]
@@ -236,9 +247,180 @@ impl Kind {
 /// [`DecodeError::Fallback`].
 #[inline]
 pub fn decode<'a>(frame: &'a [u8], scratch: &mut DecodeScratch) -> Result<Decoded<'a>, DecodeError> {
+    match decode_paths(frame, scratch) {
+        Ok(Decoded::Ignored) => decode_api(frame, scratch),
+        r => r,
+    }
+}
+
+#[inline]
+fn decode_paths<'a>(frame: &'a [u8], scratch: &mut DecodeScratch) -> Result<Decoded<'a>, DecodeError> {
     match fast::decode(frame, scratch) {
         Err(DecodeError::Fallback) => general::decode(frame, scratch),
         r => r,
+    }
+}
+
+/// The WS-API rule of the module docs, for a frame both paths call ignored (so valid JSON).
+#[cold]
+fn decode_api<'a>(frame: &'a [u8], scratch: &mut DecodeScratch) -> Result<Decoded<'a>, DecodeError> {
+    let Some(r) = api_response(frame)? else {
+        return Ok(Decoded::Ignored);
+    };
+    if r.status != 200 {
+        return Err(DecodeError::VenueError);
+    }
+    let result = r.result.ok_or(DecodeError::MissingField)?;
+    match decode_paths(result, scratch)? {
+        Decoded::Snapshot(h) => Ok(Decoded::Snapshot(h)),
+        _ => {
+            scratch.clear_levels();
+            Ok(Decoded::Ignored)
+        }
+    }
+}
+
+/// The envelope of a WebSocket-API response, borrowed from the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiResponse<'a> {
+    /// The request id as sent back: a string's raw content, a number's digits, or empty when
+    /// absent or `null`.
+    pub id: &'a [u8],
+    /// 200 on success; 4xx/5xx when the venue refused the request.
+    pub status: u64,
+    /// The raw JSON of `"result"`, when present.
+    pub result: Option<&'a [u8]>,
+}
+
+/// Reads a WS-API response envelope: `Ok(None)` when `frame` is not an object with a top-level
+/// `"status"` key. Scans the top level once without allocating; values other than `"status"`
+/// are not validated (call it on frames already known to be valid JSON). Errors: `Syntax` (not
+/// JSON-shaped), `DuplicateField` (`id`, `status` or `result` twice), `WrongType` (`status` not a
+/// number), `BadNumber` (`status` not a `u64` integer).
+pub fn api_response(frame: &[u8]) -> Result<Option<ApiResponse<'_>>, DecodeError> {
+    use DecodeError::{BadNumber, DuplicateField, Syntax, WrongType};
+    let b = frame;
+    let mut i = api_scan::ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Ok(None);
+    }
+    i = api_scan::ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Ok(None);
+    }
+    let (mut id, mut status, mut result) = (None, None, None);
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return Err(Syntax);
+        }
+        let key_end = api_scan::string_end(b, i).ok_or(Syntax)?;
+        let key = &b[i + 1..key_end - 1];
+        i = api_scan::ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return Err(Syntax);
+        }
+        let start = api_scan::ws(b, i + 1);
+        let end = api_scan::value_end(b, start).ok_or(Syntax)?;
+        let slot = match key {
+            b"id" => Some(&mut id),
+            b"status" => Some(&mut status),
+            b"result" => Some(&mut result),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            if slot.is_some() {
+                return Err(DuplicateField);
+            }
+            *slot = Some(&b[start..end]);
+        }
+        i = api_scan::ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = api_scan::ws(b, i + 1),
+            Some(b'}') => break,
+            _ => return Err(Syntax),
+        }
+    }
+    let Some(status) = status else {
+        return Ok(None);
+    };
+    let status = match status.first() {
+        Some(b'0'..=b'9') => status.iter().try_fold(0u64, |acc, &c| {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            acc.checked_mul(10)?.checked_add(u64::from(d))
+        }),
+        Some(b'-') => None,
+        _ => return Err(WrongType),
+    }
+    .ok_or(BadNumber)?;
+    let id = match id {
+        Some(v) if v.first() == Some(&b'"') => &v[1..v.len() - 1],
+        Some(b"null") | None => &[][..],
+        Some(v) => v,
+    };
+    Ok(Some(ApiResponse { id, status, result }))
+}
+
+/// A minimal JSON skimmer for [`api_response`]: finds where values end, validates nothing else.
+mod api_scan {
+    #[inline]
+    pub(super) fn ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// End (exclusive) of the string whose opening quote is at `b[i]`.
+    #[inline]
+    pub(super) fn string_end(b: &[u8], i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return Some(j + 1),
+                _ => j += 1,
+            }
+        }
+        None
+    }
+
+    /// End (exclusive) of the value starting at `b[i]`.
+    pub(super) fn value_end(b: &[u8], i: usize) -> Option<usize> {
+        match *b.get(i)? {
+            b'"' => string_end(b, i),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string_end(b, j)?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                None
+            }
+            _ => {
+                let mut j = i;
+                while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    j += 1;
+                }
+                (j > i).then_some(j)
+            }
+        }
     }
 }
 
@@ -474,12 +656,68 @@ mod tests {
             StreamMismatch,
             Unsupported,
             Fallback,
+            VenueError,
         ];
         assert_eq!(all.len(), DecodeError::COUNT);
         for (i, e) in all.iter().enumerate() {
             assert_eq!(e.index(), i);
             assert!(all[..i].iter().all(|o| o.code() != e.code()));
         }
+    }
+
+    #[test]
+    fn ws_api_depth_responses_decode_as_snapshots() {
+        let mut sc = DecodeScratch::with_capacity(4);
+        let ok = br#"{"id":"7","status":200,"result":{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"],["4.00000300","1.5"]]},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":52}]}"#;
+        assert_eq!(decode(ok, &mut sc), Ok(Decoded::Snapshot(SnapshotHeader { last_update_id: 1027024 })));
+        assert_eq!(sc.bids, [lv("4", "431")]);
+        assert_eq!(sc.asks, [lv("4.000002", "12"), lv("4.000003", "1.5")]);
+        let r = api_response(ok).unwrap().unwrap();
+        assert_eq!((r.id, r.status), (&b"7"[..], 200));
+        assert!(r.result.unwrap().starts_with(br#"{"lastUpdateId":1027024"#));
+
+        // Any key order, whitespace, a numeric id; both paths call the envelope ignored.
+        let reordered = br#" { "rateLimits" : [ ] , "result" : { "asks" : [ ] , "bids" : [ [ "1" , "2" ] ] , "lastUpdateId" : 5 } , "status" : 200 , "id" : 12 } "#;
+        assert_eq!(general::decode(reordered, &mut sc), Ok(Decoded::Ignored));
+        assert!(matches!(fast::decode(reordered, &mut sc), Ok(Decoded::Ignored) | Err(DecodeError::Fallback)));
+        assert_eq!(decode(reordered, &mut sc), Ok(Decoded::Snapshot(SnapshotHeader { last_update_id: 5 })));
+        assert_eq!((sc.bids.as_slice(), sc.asks.as_slice()), (&[lv("1", "2")][..], &[][..]));
+        assert_eq!(api_response(reordered).unwrap().unwrap().id, b"12");
+
+        // The result's own errors surface; a result of another kind is ignored (levels cleared).
+        let bad_level = br#"{"id":"1","status":200,"result":{"lastUpdateId":1,"bids":[["x","1"]],"asks":[]}}"#;
+        assert_eq!(decode(bad_level, &mut sc), Err(DecodeError::BadNumber));
+        let too_many = br#"{"id":"1","status":200,"result":{"lastUpdateId":1,"bids":[["1","1"],["2","1"],["3","1"],["4","1"],["5","1"]],"asks":[]}}"#;
+        assert_eq!(decode(too_many, &mut sc), Err(DecodeError::TooManyLevels));
+        let other = br#"{"id":"1","status":200,"result":{"serverTime":1700000000000}}"#;
+        assert_eq!(decode(other, &mut sc), Ok(Decoded::Ignored));
+        assert!(sc.bids.is_empty() && sc.asks.is_empty());
+        assert_eq!(decode(br#"{"id":"1","status":200}"#, &mut sc), Err(DecodeError::MissingField));
+        // Envelope shape errors.
+        assert_eq!(decode(br#"{"id":"1","status":"200","result":{}}"#, &mut sc), Err(DecodeError::WrongType));
+        assert_eq!(decode(br#"{"id":"1","status":200.5,"result":{}}"#, &mut sc), Err(DecodeError::BadNumber));
+        assert_eq!(decode(br#"{"id":"1","status":-1,"result":{}}"#, &mut sc), Err(DecodeError::BadNumber));
+        assert_eq!(decode(br#"{"id":"1","status":200,"status":200}"#, &mut sc), Err(DecodeError::DuplicateField));
+        // Frames without a status are what they were.
+        assert_eq!(decode(br#"{"result":null,"id":1}"#, &mut sc), Ok(Decoded::Ignored));
+        assert_eq!(api_response(br#"{"result":null,"id":1}"#), Ok(None));
+        assert_eq!(api_response(b"[1]"), Ok(None));
+        assert_eq!(decode(SNAPSHOT, &mut sc), Ok(Decoded::Snapshot(SnapshotHeader { last_update_id: 1027024 })));
+    }
+
+    #[test]
+    fn ws_api_error_responses_are_venue_errors() {
+        let mut sc = DecodeScratch::with_capacity(4);
+        for f in [
+            &br#"{"id":"3","status":400,"error":{"code":-1121,"msg":"Invalid symbol."},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":70}]}"#[..],
+            br#"{"id":"4","status":429,"error":{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.","data":{"retryAfter":1700000000000}}}"#,
+            br#"{"status":418,"id":null,"error":{"code":-1003,"msg":"Way too much request weight used; IP banned until 1700000000000. \"quoted\" [brackets} inside"}}"#,
+        ] {
+            assert_eq!(decode(f, &mut sc), Err(DecodeError::VenueError), "{}", String::from_utf8_lossy(f));
+        }
+        let r = api_response(br#"{"id":"4","status":429,"error":{"code":-1003,"msg":"x"}}"#).unwrap().unwrap();
+        assert_eq!((r.id, r.status, r.result), (&b"4"[..], 429, None));
+        assert_eq!(DecodeError::VenueError.code(), "venue_error");
     }
 
     #[test]
