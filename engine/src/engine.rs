@@ -11,6 +11,7 @@ use crate::events::EventSink;
 use crate::exec::PaperExec;
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
+use crate::feed::record::Recorder;
 use crate::feed::{FrameKind, Source};
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
@@ -780,6 +781,8 @@ impl Pipeline {
 pub struct Engine {
     pipeline: Pipeline,
     source: Source,
+    /// Capture of every received frame (`feed.record`), written off the hot thread.
+    recorder: Option<Recorder>,
     cmds: rtrb::Consumer<Command>,
     start_raw: u64,
     heartbeat_ns: u64,
@@ -811,7 +814,14 @@ impl Engine {
             Mode::Shadow => Source::Ws(Box::new(WsFeed::new(WsParams::from_config(cfg)).map_err(|e| setup(&e))?)),
             other => return Err(EngineError::ModeUnavailable(other)),
         };
-        Ok(Self::with_source(cfg, source, cmds, events))
+        let mut engine = Self::with_source(cfg, source, cmds, events);
+        if !cfg.feed.record.is_empty() {
+            let path = std::path::Path::new(&cfg.feed.record);
+            let rec = Recorder::create(path)
+                .map_err(|e| EngineError::Setup(format!("cannot create capture file {} (feed.record): {e}", path.display())))?;
+            engine.recorder = Some(rec);
+        }
+        Ok(engine)
     }
 
     pub fn with_source(
@@ -825,6 +835,7 @@ impl Engine {
         Self {
             pipeline,
             source,
+            recorder: None,
             cmds,
             start_raw,
             heartbeat_ns: cfg.engine.heartbeat_ms * 1_000_000,
@@ -887,6 +898,10 @@ impl Engine {
                 // Final snapshots are telemetry: best effort.
                 self.pipeline.emit_snapshots(ts, true);
                 self.stopped = true;
+                // Shutdown only: waits for the writer to flush the capture.
+                if let Some(rec) = self.recorder.take() {
+                    let _ = rec.finish();
+                }
             }
             return work + flushed;
         }
@@ -895,6 +910,9 @@ impl Engine {
             let Some((kind, bytes)) = self.source.poll(now_ns) else { break };
             let recv_raw = self.pipeline.clock.raw();
             let ts_ns = self.pipeline.clock.unix_ns_of(recv_raw);
+            if let Some(rec) = &mut self.recorder {
+                rec.record(ts_ns, kind, bytes);
+            }
             let out = self.pipeline.on_frame(kind, bytes, recv_raw, ts_ns);
             if let Some(sym) = out.resync {
                 self.source.request_snapshot(sym);

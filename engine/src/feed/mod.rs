@@ -2,6 +2,7 @@
 //! venue would send them) so every mode runs the same decode path.
 
 pub mod decode;
+pub mod record;
 pub mod replay;
 pub mod source;
 pub mod synthetic;
