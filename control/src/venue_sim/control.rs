@@ -1,0 +1,86 @@
+//! The operator's side of the simulator: `GET /control/status` and the fault triggers
+//! `POST /control/{drop,gap,malformed,stall?ms=D}`. No token: the simulator is a test fixture
+//! that binds to loopback unless told otherwise.
+//!
+//! Runs on the tokio runtime; allocates freely.
+
+use super::{Shared, bad_request};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Longest stall one request may ask for, ms.
+pub const MAX_STALL_MS: u64 = 600_000;
+
+/// `GET /control/status`.
+pub async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let st = &shared.stats;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut last = Map::new();
+    let mut snap = Map::new();
+    for s in shared.books().status() {
+        last.insert(s.symbol.clone(), s.last_diff.map_or(Value::Null, Value::from));
+        snap.insert(s.symbol, s.book_id.map_or(Value::Null, Value::from));
+    }
+    Json(json!({
+        "source": shared.source,
+        "frames": n(&st.frames),
+        "clients": *shared.stream_clients.borrow(),
+        "api_clients": shared.api_clients.load(Ordering::Relaxed),
+        "faults": {
+            "drop": n(&st.faults.drop),
+            "gap": n(&st.faults.gap),
+            "malformed": n(&st.faults.malformed),
+            "stall": n(&st.faults.stall),
+        },
+        "armed": { "gap": n(&st.armed_gap), "malformed": n(&st.armed_malformed) },
+        "stalled": shared.stalled_until().is_some(),
+        "ended": st.ended.load(Ordering::Relaxed),
+        "loops": n(&st.loops),
+        "skipped_lines": n(&st.skipped_lines),
+        "last_update_id": last,
+        "snapshot_update_id": snap,
+    }))
+}
+
+/// `POST /control/drop`: every connection (streams and WS-API) closes now, without a close
+/// frame. Stream clients first receive what was broadcast before.
+pub async fn drop_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let clients = *shared.stream_clients.borrow() + shared.api_clients.load(Ordering::Relaxed);
+    shared.drop_all();
+    Json(json!({"ok": true, "fault": "drop", "clients": clients}))
+}
+
+/// `POST /control/gap`: the next depth diff (any symbol) is applied to the server book but not
+/// sent. Each call arms one more.
+pub async fn gap(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let armed = shared.arm_gap();
+    Json(json!({"ok": true, "fault": "gap", "armed": armed}))
+}
+
+/// `POST /control/malformed`: a truncated copy of the next frame is sent before it.
+pub async fn malformed(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let armed = shared.arm_malformed();
+    Json(json!({"ok": true, "fault": "malformed", "armed": armed}))
+}
+
+#[derive(Deserialize)]
+pub struct StallQuery {
+    ms: Option<u64>,
+}
+
+/// `POST /control/stall?ms=D`: nothing is sent and no ping answered for D ms, from now.
+pub async fn stall(State(shared): State<Arc<Shared>>, q: Result<Query<StallQuery>, QueryRejection>) -> Response {
+    let ms = match q {
+        Ok(Query(StallQuery { ms: Some(ms) })) if (1..=MAX_STALL_MS).contains(&ms) => ms,
+        Ok(_) | Err(_) => return bad_request(format!("`ms` must be an integer of milliseconds in 1..={MAX_STALL_MS}")),
+    };
+    shared.stall(Duration::from_millis(ms));
+    Json(json!({"ok": true, "fault": "stall", "ms": ms})).into_response()
+}
