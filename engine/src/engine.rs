@@ -10,8 +10,8 @@ use crate::clock::Clock;
 use crate::events::EventSink;
 use crate::exec::PaperExec;
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
-use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
 use crate::feed::record::Recorder;
+use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
 use crate::feed::{FrameKind, Source};
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
@@ -807,7 +807,11 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Builds an engine for `cfg.mode`: paper trades the built-in market (synthetic or capture
     /// files); shadow trades the live WebSocket feed with simulated fills.
-    pub fn new(cfg: &Config, cmds: rtrb::Consumer<Command>, events: rtrb::Producer<Event>) -> Result<Self, EngineError> {
+    pub fn new(
+        cfg: &Config,
+        cmds: rtrb::Consumer<Command>,
+        events: rtrb::Producer<Event>,
+    ) -> Result<Self, EngineError> {
         let setup = |e: &dyn std::fmt::Display| EngineError::Setup(e.to_string());
         let source = match cfg.mode {
             Mode::Paper => Source::paper(cfg).map_err(|e| setup(&e))?,
@@ -817,8 +821,9 @@ impl Engine {
         let mut engine = Self::with_source(cfg, source, cmds, events);
         if !cfg.feed.record.is_empty() {
             let path = std::path::Path::new(&cfg.feed.record);
-            let rec = Recorder::create(path)
-                .map_err(|e| EngineError::Setup(format!("cannot create capture file {} (feed.record): {e}", path.display())))?;
+            let rec = Recorder::create(path).map_err(|e| {
+                EngineError::Setup(format!("cannot create capture file {} (feed.record): {e}", path.display()))
+            })?;
             engine.recorder = Some(rec);
         }
         Ok(engine)

@@ -509,7 +509,11 @@ impl Config {
         }
         fin("market.replay_speed", mk.replay_speed, 0.0, true, 1e6, "0 (as fast as possible) to 1e6")?;
         if mk.source == MarketSource::Replay && mk.replay_files.is_empty() {
-            return Err(r("market.replay_files", "[]".into(), "at least one capture file when market.source = \"replay\""));
+            return Err(r(
+                "market.replay_files",
+                "[]".into(),
+                "at least one capture file when market.source = \"replay\"",
+            ));
         }
 
         let fd = &self.feed;
