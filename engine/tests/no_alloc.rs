@@ -5,48 +5,8 @@
 use hft_engine::Engine;
 use hft_shared::config::Config;
 use hft_shared::msg::{Command, CommandKind, Event};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if WATCHING.with(|w| w.get()) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: delegates every call unchanged to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
 
 #[test]
 fn hot_loop_does_not_allocate_after_warm_up() {
@@ -71,7 +31,7 @@ fn hot_loop_does_not_allocate_after_warm_up() {
     let before = *engine.pipeline().counters();
     assert!(before.orders > 0, "warm-up must have exercised the order path");
 
-    WATCHING.with(|w| w.set(true));
+    common::alloc::start();
     let mut seq = 0;
     let mut passes = 0u64;
     while engine.pipeline().counters().frames < before.frames + 150_000 {
@@ -89,8 +49,7 @@ fn hot_loop_does_not_allocate_after_warm_up() {
         }
         drain(&mut ev_rx);
     }
-    WATCHING.with(|w| w.set(false));
-    let allocs = ALLOCS.load(Ordering::Relaxed);
+    let allocs = common::alloc::stop();
     let after = *engine.pipeline().counters();
 
     assert!(after.frames - before.frames >= 100_000);

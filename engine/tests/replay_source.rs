@@ -14,53 +14,12 @@ use hft_engine::feed::synthetic::{START_TIME_NS, StreamKind, SyntheticMarket, Sy
 use hft_shared::config::Config;
 use hft_shared::msg::Event;
 use hft_shared::{Px, SymbolId};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 // ---- allocation counting (per thread, only while watching) -------------------------------------
 
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = WATCHING.try_with(|w| {
-        if w.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-// SAFETY: delegates every call unchanged to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
 
 // ---- captures -----------------------------------------------------------------------------------
 
@@ -545,13 +504,11 @@ fn poll_does_not_allocate_after_warm_up() {
     while src.counters().frames < 1000 {
         poll(&mut src);
     }
-    ALLOCS.with(|a| a.set(0));
-    WATCHING.with(|w| w.set(true));
+    common::alloc::start();
     while !src.is_finished() {
         poll(&mut src);
     }
-    WATCHING.with(|w| w.set(false));
-    let allocs = ALLOCS.with(|a| a.get());
+    let allocs = common::alloc::stop();
     assert!(src.is_finished());
     assert_eq!(src.counters().frames, 40_003);
     assert_ne!(sum, 0);

@@ -6,53 +6,10 @@ use hft_engine::feed::decode::Level;
 use hft_engine::feed::synthetic::{PriceProcess, Regime, StreamKind, SyntheticMarket, SyntheticParams};
 use hft_shared::{Px, Qty};
 use serde_json::Value;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 // ---- allocation counting (per thread, so parallel tests do not disturb each other) ----------
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    // `try_with`: the thread-local may be gone while a thread is being torn down.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter is a const-initialised thread-local `Cell` without a destructor,
-// whose access never allocates or re-enters the allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as `GlobalAlloc::alloc`, upheld by our caller.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as `GlobalAlloc::alloc_zeroed`, upheld by our caller.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: `ptr` was allocated by `System` (through us) with `layout`; caller's contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` (through us) with `layout`; caller's contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -300,7 +257,8 @@ fn no_allocation_after_construction() {
     for _ in 0..1_000 {
         std::hint::black_box(m.next_frame());
     }
-    let before = allocs();
+    common::alloc::start();
+    let before = common::alloc::count();
     let mut bytes = 0usize;
     for i in 0..100_000 {
         let (f, t) = m.next_frame();
@@ -310,11 +268,11 @@ fn no_allocation_after_construction() {
             bytes += m.snapshot().len();
         }
     }
-    let during = allocs() - before;
+    let during = common::alloc::count() - before;
     assert!(bytes > 0);
     // The counter does count: one Vec is one allocation.
     std::hint::black_box(vec![0u8; 16]);
-    assert_eq!(allocs() - before, during + 1, "the counting allocator is not active");
+    assert_eq!(common::alloc::count() - before, during + 1, "the counting allocator is not active");
     assert_eq!(during, 0, "next_frame/snapshot allocated {during} times");
 }
 

@@ -9,8 +9,6 @@ use hft_engine::feed::FrameKind;
 use hft_engine::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use hft_engine::feed::ws::{DisconnectReason, FeedNotice, LinkKind, ProtocolError, WsFeed, WsParams, conn};
 use hft_shared::SymbolId;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -24,52 +22,7 @@ use tungstenite::{Message, WebSocket};
 
 // ---- a counting allocator, per thread ---------------------------------------------------------
 
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = WATCHING.try_with(|w| {
-        if w.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-// SAFETY: delegates every call unchanged to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Starts or stops counting this thread's allocations; returns the count so far.
-fn watch(on: bool) -> u64 {
-    WATCHING.with(|w| w.set(on));
-    ALLOCS.with(|a| a.get())
-}
+mod common;
 
 // ---- servers ------------------------------------------------------------------------------------
 
@@ -246,7 +199,7 @@ impl Client {
                 return;
             }
             if Instant::now() >= deadline {
-                watch(false);
+                common::alloc::watch(false);
                 panic!("timed out waiting for {what}; notices {:?}; counters {:?}", self.notices, self.feed.counters());
             }
             if idle {
@@ -779,7 +732,7 @@ fn reading_frames_does_not_allocate_after_the_connection_is_up() {
     let mut elapsed = Duration::ZERO;
     let deadline = Instant::now() + Duration::from_secs(25);
     let start = Instant::now();
-    let before = watch(true);
+    let before = common::alloc::watch(true);
     // Until every message and the server's "end" are in, and one of our own pings came back.
     loop {
         let now = c.now();
@@ -801,14 +754,14 @@ fn reading_frames_does_not_allocate_after_the_connection_is_up() {
                     break;
                 }
                 if Instant::now() >= deadline {
-                    watch(false);
+                    common::alloc::watch(false);
                     panic!("timed out at message {next}: {:?}", c.feed.counters());
                 }
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
     }
-    let allocs = watch(false) - before;
+    let allocs = common::alloc::watch(false) - before;
     assert_eq!((next, bad), (N, 0));
     let k = c.feed.counters().clone();
     eprintln!(
@@ -915,7 +868,7 @@ fn wss_round_trip_with_a_private_ca_over_a_resolved_name() {
     let mut c = Client::new(p);
     assert_eq!(c.messages(1)[0], market_frame(0));
     let (mut next, mut big) = (1usize, false);
-    let before = watch(true);
+    let before = common::alloc::watch(true);
     c.until("tls messages", WAIT, |got, _| {
         if let Some((_, m)) = got {
             if next < N {
@@ -927,7 +880,7 @@ fn wss_round_trip_with_a_private_ca_over_a_resolved_name() {
         }
         big
     });
-    let allocs = watch(false) - before;
+    let allocs = common::alloc::watch(false) - before;
     eprintln!(
         "wss: {allocs} allocations over {} messages ({:.2}/message; rustls 0.23 allocates per TLS record)",
         N,

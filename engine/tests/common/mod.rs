@@ -1,0 +1,5 @@
+//! Helpers shared by the engine's integration tests (each test binary includes this module).
+
+#![allow(dead_code)]
+
+pub mod alloc;
