@@ -16,7 +16,6 @@
 //!   window (it moves all the time), a full side (evictions) and prices off the grid (the grid
 //!   is refined).
 
-use flate2::read::GzDecoder;
 use hft_engine::book::{Book, DiffOutcome, SyncState};
 use hft_engine::engine::BOOK_LEVELS;
 use hft_engine::feed::decode::{DecodeScratch, Decoded, Level, decode};
@@ -24,50 +23,18 @@ use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
 use hft_shared::{Px, Qty};
 use std::collections::{BTreeMap, VecDeque};
 use std::hint::black_box;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 // ---- allocation counting (per thread, only while watching) -------------------------------------
 
 mod common;
 use common::alloc::allocations_in;
+use common::corpus;
 
 // ---- the data -----------------------------------------------------------------------------------
 
-const CORPUS_FILES: [&str; 2] = ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"];
 /// Both files together: depth diffs, bookTickers, trades (from the corpus README).
 const CORPUS_COUNTS: (u64, u64, u64) = (3451 + 3044, 28040 + 45134, 9757 + 10147);
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
-    };
-    CORPUS_FILES.iter().all(|f| dir.join(f).is_file()).then_some(dir)
-}
-
-/// Every frame of both capture files, in order (each line is `<recv_ns> <frame>`).
-fn corpus_frames(dir: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for file in CORPUS_FILES {
-        let f = std::fs::File::open(dir.join(file)).expect("open corpus file");
-        let mut r = BufReader::new(GzDecoder::new(f));
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if r.read_until(b'\n', &mut line).expect("read corpus") == 0 {
-                break;
-            }
-            while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-                line.pop();
-            }
-            let sp = line.iter().position(|&c| c == b' ').expect("`<recv_ns> <frame>`");
-            assert!(line[..sp].iter().all(u8::is_ascii_digit), "receive time");
-            out.push(line[sp + 1..].to_vec());
-        }
-    }
-    out
-}
 
 /// The built-in market in the capture's shape: `frames` stream frames with the REST snapshot
 /// body taken after `snapshot_after` of them (the earlier diffs are buffered, then stale).
@@ -288,7 +255,7 @@ fn assert_acceptance(st: &Stats) {
 
 #[test]
 fn capture_replays_by_the_procedure_with_no_gap_and_tickers_match_the_book() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         eprintln!("corpus_book: the Binance corpus is absent (set HFT_CORPUS_DIR); checking generated frames instead");
         let st = replay(&generated_frames(120_000, 2_000));
         eprintln!("corpus_book: generated: {st:?}");
@@ -296,7 +263,7 @@ fn capture_replays_by_the_procedure_with_no_gap_and_tickers_match_the_book() {
         assert_acceptance(&st);
         return;
     };
-    let frames = corpus_frames(&dir);
+    let frames = corpus::all_frames(&dir);
     let st = replay(&frames);
     eprintln!("corpus_book: {}: {st:?}", dir.display());
     assert_eq!((st.diffs, st.tickers, st.trades), CORPUS_COUNTS, "{st:#?}");
@@ -336,7 +303,7 @@ fn corpus_run(dir: &Path) -> Run {
     let mut sc = DecodeScratch::with_capacity(BOOK_LEVELS);
     let mut run = Run { id: 0, bids: Vec::new(), asks: Vec::new(), diffs: Vec::new() };
     let mut all = Vec::new();
-    for f in corpus_frames(dir) {
+    for f in corpus::all_frames(dir) {
         match decode(&f, &mut sc) {
             Ok(Decoded::Snapshot(h)) => {
                 (run.id, run.bids, run.asks) = (h.last_update_id, sc.bids.clone(), sc.asks.clone())
@@ -452,7 +419,7 @@ fn applying_diffs_does_not_allocate() {
         assert_eq!(evictions > 0, evicts, "{name}: {evictions} evictions");
     }
 
-    match corpus_dir() {
+    match corpus::dir() {
         Some(dir) => {
             let run = corpus_run(&dir);
             assert!(run.diffs.len() > 6_000);

@@ -13,7 +13,6 @@
 //!   and the fast path never contradicts the general one.
 //! * The fast path does not allocate (counting global allocator, this test binary only).
 
-use flate2::read::GzDecoder;
 use hft_engine::feed::decode::{
     self, AggTrade, BookTicker, DecodeError, DecodeScratch, Decoded, DepthHeader, Level, SnapshotHeader, Trade, fast,
     general,
@@ -21,48 +20,17 @@ use hft_engine::feed::decode::{
 use hft_shared::{Px, Qty};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 
 // ---- allocation counting (per thread, only while watching) -------------------------------------
 
 mod common;
 use common::alloc::allocations_in;
+use common::corpus;
 
 // ---- the corpus ---------------------------------------------------------------------------------
 
-const CORPUS_FILES: [&str; 2] = ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"];
 /// Per file: depth diffs, bookTickers, trades (from the corpus README).
 const CORPUS_COUNTS: [[usize; 3]; 2] = [[3451, 28040, 9757], [3044, 45134, 10147]];
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
-    };
-    CORPUS_FILES.iter().all(|f| dir.join(f).is_file()).then_some(dir)
-}
-
-/// The frames of one capture file (each line is `<recv_ns> <frame>`).
-fn corpus_frames(dir: &std::path::Path, file: &str) -> Vec<Vec<u8>> {
-    let f = std::fs::File::open(dir.join(file)).expect("open corpus file");
-    let mut r = BufReader::new(GzDecoder::new(f));
-    let mut out = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line).expect("read corpus") == 0 {
-            break;
-        }
-        while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-            line.pop();
-        }
-        let sp = line.iter().position(|&c| c == b' ').expect("`<recv_ns> <frame>`");
-        assert!(line[..sp].iter().all(u8::is_ascii_digit), "receive time");
-        out.push(line[sp + 1..].to_vec());
-    }
-    out
-}
 
 // ---- the serde_json reference: the rules of `feed::decode`, written independently -----------------
 
@@ -265,11 +233,11 @@ impl Tally {
 
 #[test]
 fn corpus_fast_and_general_agree_on_every_frame() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         eprintln!(
             "decode_corpus: Binance corpus not found (set HFT_CORPUS_DIR or provide \
              ../shared/data/binance/{{{}}}); running the agreement checks on generated frames instead",
-            CORPUS_FILES.join(",")
+            corpus::FILES.join(",")
         );
         check_generated(600, 0xC0FFEE);
         return;
@@ -277,9 +245,9 @@ fn corpus_fast_and_general_agree_on_every_frame() {
     eprintln!("decode_corpus: using the Binance corpus in {}", dir.display());
     let mut sc = DecodeScratch::with_capacity(5000);
     let (mut last_trade, mut last_u) = (None::<u64>, None::<u64>);
-    for (i, file) in CORPUS_FILES.iter().enumerate() {
+    for (i, file) in corpus::FILES.iter().enumerate() {
         let mut tally = Tally::default();
-        for (n, frame) in corpus_frames(&dir, file).iter().enumerate() {
+        for (n, frame) in corpus::frames(&dir, file).iter().enumerate() {
             let (g, took) = agreed(frame, &mut sc);
             assert!(took, "the fast path handed over a real frame ({file} line {}): {}", n + 1, show(frame));
             let (d, bids, asks) = g.unwrap_or_else(|e| panic!("{file} line {}: {e:?}: {}", n + 1, show(frame)));
@@ -650,8 +618,8 @@ fn load_samples() -> Vec<Vec<u8>> {
     .iter()
     .map(|f| f.to_vec())
     .collect();
-    if let Some(dir) = corpus_dir() {
-        let frames = corpus_frames(&dir, CORPUS_FILES[0]);
+    if let Some(dir) = corpus::dir() {
+        let frames = corpus::frames(&dir, corpus::FILES[0]);
         // The first frame of each kind, and a short depth diff.
         for needle in [&b"@bookTicker"[..], b"@trade", b"@depth"] {
             out.extend(frames.iter().find(|f| f.windows(needle.len()).any(|w| w == needle)).cloned());
