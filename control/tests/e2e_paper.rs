@@ -3,29 +3,36 @@
 //! Each test starts its own process (OS-chosen port, fresh temp working dir, cleared
 //! environment, `engine.idle = sleep` so nothing spins) and kills it on failure via a Drop guard.
 
+mod common;
+
+use common::Running;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
+
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "test-token";
 
 /// A running `hft`: killed and reaped on drop, whatever the test did.
 struct Hft {
-    child: Child,
+    run: Running,
     port: u16,
     banner: String,
-    stderr: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Hft {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Hft {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Hft {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.run
     }
 }
 
@@ -51,35 +58,9 @@ fn command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
 
 fn start(env: &[(&str, &str)]) -> Hft {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = command(dir.path(), env, &[]).spawn().expect("spawn hft");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    if let Some(mut pipe) = child.stderr.take() {
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-    }
-    let (tx, rx) = mpsc::channel();
-    if let Some(pipe) = child.stdout.take() {
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut hft = Hft { child, port: 0, banner: String::new(), stderr, _dir: dir };
-    let banner = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+    let run = Running::spawn(command(dir.path(), env, &[]));
+    let mut hft = Hft { run, port: 0, banner: String::new(), _dir: dir };
+    let banner = hft.stdout.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
         panic!("no banner within 30 s; stderr:\n{}", hft.stderr_text());
     });
     hft.port = parse_port(&banner).unwrap_or_else(|| panic!("no port in banner {banner:?}"));
@@ -95,10 +76,6 @@ fn parse_port(banner: &str) -> Option<u16> {
 }
 
 impl Hft {
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -141,28 +118,6 @@ impl Hft {
                 panic!("{what}: not within {within:?}; last /stats {s}\nstderr:\n{}", self.stderr_text());
             }
             std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own live child
-        // (not yet reaped, so the pid cannot have been reused).
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
-    }
-
-    /// Waits up to `within` for the process to exit.
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let t0 = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if t0.elapsed() > within {
-                panic!("still running after {within:?}; stderr:\n{}", self.stderr_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -7,81 +7,19 @@
 //! from the synthetic market. Both processes run from temp dirs with cleared environments and
 //! are killed by Drop guards whatever happens.
 
+mod common;
+
+use common::Running;
 use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
 use hft_shared::Px;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "shadow-test-token";
-
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut s) = sink.lock() {
-                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        if let Some(pipe) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Proc { child, stdout: rx, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// The first stdout line containing `marker`.
-    fn line_with(&self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(200))
-                && line.contains(marker)
-            {
-                return line;
-            }
-        }
-        panic!("no stdout line with {marker:?} within 60 s; stderr:\n{}", self.stderr());
-    }
-}
 
 fn hft(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hft"));
@@ -148,8 +86,8 @@ fn shadow_mode_survives_a_drop_and_a_gap_and_ends_with_the_replay_book() {
     let mut sim_cmd = hft(dir.path());
     sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--speed", speed, "--drop-after-frames", drop_at]);
     sim_cmd.args(["--gap-after-frames", gap_at, "--input"]).args(&file_args);
-    let sim = Proc::spawn(sim_cmd);
-    let sim_port = port_after(&sim.line_with("venue-sim listening on"), "ws://");
+    let sim = Running::spawn(sim_cmd);
+    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
 
     let mut eng_cmd = hft(dir.path());
     eng_cmd
@@ -168,15 +106,15 @@ fn shadow_mode_survives_a_drop_and_a_gap_and_ends_with_the_replay_book() {
         .env("HFT__STRATEGIES__MOMENTUM__LOOKBACK", "2")
         .env("HFT__STRATEGIES__MOMENTUM__THRESHOLD", "0.000001")
         .env("HFT__RISK__ORDER_COOLDOWN_MS", "0");
-    let eng = Proc::spawn(eng_cmd);
-    let api = port_after(&eng.line_with("API http://"), "http://");
+    let eng = Running::spawn(eng_cmd);
+    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
 
     // Run until the simulator has sent everything and the engine has taken it all in.
     let t0 = Instant::now();
     let mut last_frames = 0;
     let mut steady_since = Instant::now();
     loop {
-        assert!(t0.elapsed() < Duration::from_secs(180), "run did not finish; engine stderr:\n{}", eng.stderr());
+        assert!(t0.elapsed() < Duration::from_secs(180), "run did not finish; engine stderr:\n{}", eng.stderr_text());
         std::thread::sleep(Duration::from_millis(500));
         let (_, status) = get(sim_port, "/control/status");
         let (_, stats) = get(api, "/stats");
@@ -256,8 +194,8 @@ fn record_and_the_feed_record_switch_write_captures_replay_reads() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut sim_cmd = hft(dir.path());
     sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "2000"]);
-    let sim = Proc::spawn(sim_cmd);
-    let sim_port = port_after(&sim.line_with("venue-sim listening on"), "ws://");
+    let sim = Running::spawn(sim_cmd);
+    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
     let feed_env = |cmd: &mut Command| {
         cmd.env("HFT__FEED__URL", format!("ws://127.0.0.1:{sim_port}"))
             .env("HFT__FEED__API_URL", format!("ws://127.0.0.1:{sim_port}/ws-api/v3"));
@@ -282,23 +220,15 @@ fn record_and_the_feed_record_switch_write_captures_replay_reads() {
         .env("HFT__ENGINE__IDLE", "sleep")
         .env("HFT__FEED__RECORD", cap2.display().to_string());
     feed_env(&mut eng_cmd);
-    let mut eng = Proc::spawn(eng_cmd);
-    let api = port_after(&eng.line_with("API http://"), "http://");
+    let mut eng = Running::spawn(eng_cmd);
+    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
     let t0 = Instant::now();
     while get(api, "/stats").1["frames"].as_u64().unwrap_or(0) < 2000 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "shadow engine took no frames: {}", eng.stderr());
+        assert!(t0.elapsed() < Duration::from_secs(60), "shadow engine took no frames: {}", eng.stderr_text());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = eng.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Ok(Some(s)) = eng.child.try_wait() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "shadow engine did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "clean exit: {status:?}\n{}", eng.stderr());
+    eng.signal(libc::SIGTERM);
+    let status = eng.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "clean exit: {status:?}\n{}", eng.stderr_text());
     assert_capture_replays(dir.path(), &cap2);
 }

@@ -5,6 +5,9 @@
 //! cleared environment) and kills it on drop. Captures are generated here from the synthetic
 //! market (gzip, a snapshot line first); the real corpus is used when it is present.
 
+mod common;
+
+use common::Running;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hft_engine::book::{Book, DiffOutcome};
@@ -12,12 +15,11 @@ use hft_engine::feed::decode::Level;
 use hft_engine::feed::synthetic::{START_TIME_NS, SyntheticMarket, SyntheticParams};
 use hft_shared::{Px, Qty};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
@@ -42,16 +44,21 @@ fn shared_cpu() -> std::sync::RwLockReadGuard<'static, ()> {
 
 /// A running `hft venue-sim`: killed and reaped on drop, whatever the test did.
 struct Sim {
-    child: Child,
+    run: Running,
     port: u16,
-    stderr: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Sim {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.run
     }
 }
 
@@ -73,47 +80,18 @@ impl Sim {
     fn start(dir: tempfile::TempDir, args: &[&str]) -> Sim {
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut child = command(dir.path(), &all).spawn().expect("spawn hft venue-sim");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut s) = sink.lock() {
-                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        if let Some(pipe) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut sim = Sim { child, port: 0, stderr, _dir: dir };
-        let banner = rx
+        let run = Running::spawn(command(dir.path(), &all));
+        let mut sim = Sim { run, port: 0, _dir: dir };
+        let banner = sim
+            .stdout
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("no banner within 30 s; stderr:\n{}", sim.stderr_text()));
         let port = banner.strip_prefix("venue-sim listening on ws://127.0.0.1:").and_then(|p| p.parse().ok());
         sim.port = port.unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
         assert_ne!(sim.port, 0);
         // Exactly one line on stdout.
-        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "more than one line on stdout");
+        assert!(sim.stdout.recv_timeout(Duration::from_millis(100)).is_err(), "more than one line on stdout");
         sim
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     fn ws(&self, path: &str) -> Ws {
@@ -148,25 +126,6 @@ impl Sim {
         let (status, body) = self.get(&format!("/api/v3/depth?symbol=BTCUSDT&limit={limit}"));
         assert_eq!(status, 200, "{body}");
         body
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own live child
-        // (not yet reaped, so the pid cannot have been reused).
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let t0 = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(t0.elapsed() < within, "still running after {within:?}; stderr:\n{}", self.stderr_text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 
