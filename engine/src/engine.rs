@@ -270,7 +270,6 @@ impl Pipeline {
                 }
                 match self.books[i].apply_snapshot(h.last_update_id, &self.scratch.bids, &self.scratch.asks) {
                     Ok(()) => {
-                        self.books[i].updated_raw = t_dec;
                         self.book_ts[i] = ts_ns;
                         if self.replay_buffered(i, ts_ns).is_err() {
                             out.resync = Some(sym);
@@ -301,7 +300,6 @@ impl Pipeline {
                 self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
                 match r {
                     Ok(DiffOutcome::Applied) => {
-                        self.books[i].updated_raw = t_book;
                         self.book_ts[i] = ts_ns;
                         if self.feed[i] != FeedState::Live && self.books[i].is_valid() {
                             self.set_feed(i, FeedState::Live, ts_ns);

@@ -64,8 +64,6 @@ pub struct Book {
     last_update_id: u64,
     /// Levels evicted or refused because a side was full (counted, book top unaffected).
     pub evictions: u64,
-    /// Raw clock value of the last applied change (for staleness).
-    pub updated_raw: u64,
     /// Known tick, raw units (0: none; derived from each snapshot).
     tick_hint: i64,
 }
@@ -93,7 +91,6 @@ impl Book {
             state: SyncState::AwaitingSnapshot,
             last_update_id: 0,
             evictions: 0,
-            updated_raw: 0,
             tick_hint: tick.map_or(0, |t| t.raw()),
         }
     }
