@@ -15,8 +15,8 @@ use super::wire::{self, Diff, Frame, Parsed, Snapshot};
 use super::{Event, Shared};
 use anyhow::{Context, anyhow};
 use axum::extract::ws::Utf8Bytes;
-use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
-use hft_shared::Px;
+use hft_engine::feed::source::synthetic_params;
+use hft_engine::feed::synthetic::SyntheticMarket;
 use hft_shared::config::Config;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -59,18 +59,10 @@ impl Synthetic {
     /// The generators of `cfg`'s symbols (seeded and priced as paper mode's market is), and
     /// their initial books.
     pub fn new(cfg: &Config, rate: u32, books: &mut Books) -> anyhow::Result<Self> {
-        let tick = Px::from_f64(cfg.filters.tick_size).filter(|t| t.raw() > 0).unwrap_or(Px(1_000_000));
-        let start = Px::from_f64(cfg.market.start_price).unwrap_or(Px::from_int(1));
-        let start = Px(start.raw() - start.raw() % tick.raw());
         let mut gens = Vec::with_capacity(cfg.symbols.len());
-        for (i, symbol) in cfg.symbols.iter().enumerate() {
-            let mut g = SyntheticMarket::new(&SyntheticParams {
-                symbol: symbol.clone(),
-                seed: cfg.market.seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                start_price: start,
-                tick_size: tick,
-                depth_levels: cfg.market.depth_levels as usize,
-            });
+        for params in synthetic_params(cfg) {
+            let symbol = &params.symbol;
+            let mut g = SyntheticMarket::new(&params);
             let body = String::from_utf8(g.snapshot().to_vec()).context("synthetic snapshot is not UTF-8")?;
             match wire::parse(body).context("synthetic snapshot")? {
                 Parsed::Snapshot(s) => books.init(symbol, &s),

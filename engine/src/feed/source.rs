@@ -30,29 +30,32 @@ pub struct SyntheticSource {
     next_due_ns: u64,
 }
 
+/// The built-in market of `cfg`: one generator per symbol, each with its own seed derived from
+/// `market.seed`, all starting at `market.start_price` on the `filters.tick_size` grid. Paper
+/// mode and `hft venue-sim` both serve exactly this market.
+pub fn synthetic_params(cfg: &Config) -> Vec<SyntheticParams> {
+    let tick = Px::from_f64(cfg.filters.tick_size).filter(|t| t.raw() > 0).unwrap_or(Px(1_000_000));
+    let start = Px::from_f64(cfg.market.start_price).unwrap_or(Px::from_int(1));
+    let start = Px(start.raw() - start.raw() % tick.raw());
+    cfg.symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SyntheticParams {
+            symbol: s.clone(),
+            seed: cfg.market.seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            start_price: start,
+            tick_size: tick,
+            depth_levels: cfg.market.depth_levels as usize,
+        })
+        .collect()
+}
+
 /// When a paced source falls this far behind (a stall), it skips ahead instead of bursting.
 const MAX_CATCH_UP_NS: u64 = 1_000_000_000;
 
 impl SyntheticSource {
     pub fn new(cfg: &Config) -> Self {
-        let tick = Px::from_f64(cfg.filters.tick_size).unwrap_or(Px(1_000_000));
-        let gens = cfg
-            .symbols
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                // Each symbol: its own seed (same start price: the tick grid stays fine).
-                let start = Px::from_f64(cfg.market.start_price).unwrap_or(Px::from_int(1));
-                let start = Px(start.raw() - start.raw() % tick.raw().max(1));
-                SyntheticMarket::new(&SyntheticParams {
-                    symbol: s.clone(),
-                    seed: cfg.market.seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    start_price: start,
-                    tick_size: tick,
-                    depth_levels: cfg.market.depth_levels as usize,
-                })
-            })
-            .collect::<Vec<_>>();
+        let gens = synthetic_params(cfg).iter().map(SyntheticMarket::new).collect::<Vec<_>>();
         let n = gens.len();
         let interval_ns = if cfg.market.rate == 0 { 0 } else { 1_000_000_000 / cfg.market.rate as u64 };
         Self { gens, snapshot_due: vec![true; n], rr: 0, interval_ns, next_due_ns: 0 }
