@@ -191,15 +191,19 @@ pub(crate) mod fake {
     //! control plane drops its ring ends.
 
     use crate::state::fixtures;
-    use hft_shared::msg::{CmdOutcome, Command, CommandKind, Event};
+    use hft_shared::msg::{CmdOutcome, Command, CommandKind, EngineState, Event, KillCause, RiskEventKind};
     use std::thread::JoinHandle;
     use std::time::Duration;
 
     /// What the fake engine does with each command.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum Script {
-        /// Emit `orders_before_ack` orders, then the ack (halt/resume tracked).
+        /// Emit `orders_before_ack` orders, then the ack. Halt, strategy activity and the kill
+        /// switch are tracked (momentum starts active), as the engine does; every strategy is
+        /// configured; state changes emit their risk event before the ack.
         Ack { orders_before_ack: u64 },
+        /// As `Ack { orders_before_ack: 0 }`, starting with the kill switch tripped.
+        Tripped(KillCause),
         /// Read commands but never answer.
         Mute,
         /// Never read the command ring.
@@ -216,6 +220,11 @@ pub(crate) mod fake {
         let thread = std::thread::spawn(move || {
             let mut seen = Vec::new();
             let mut halted = false;
+            let mut active: u8 = 1;
+            let mut kill = match script {
+                Script::Tripped(cause) => Some(cause),
+                _ => None,
+            };
             let mut next_order = 1;
             loop {
                 if cmd_rx.is_abandoned() && (script == Script::Deaf || cmd_rx.is_empty()) {
@@ -227,8 +236,10 @@ pub(crate) mod fake {
                     continue;
                 };
                 seen.push(cmd);
-                let Script::Ack { orders_before_ack } = script else {
-                    continue;
+                let orders_before_ack = match script {
+                    Script::Ack { orders_before_ack } => orders_before_ack,
+                    Script::Tripped(_) => 0,
+                    Script::Mute | Script::Deaf => continue,
                 };
                 for _ in 0..orders_before_ack {
                     let _ = ev_tx.push(fixtures::order(next_order));
@@ -245,10 +256,42 @@ pub(crate) mod fake {
                         halted = false;
                         CmdOutcome::Applied
                     }
+                    CommandKind::Activate(k) | CommandKind::Deactivate(k) => {
+                        let on = matches!(cmd.kind, CommandKind::Activate(_));
+                        let bit = 1u8 << k.index();
+                        if (active & bit != 0) == on {
+                            CmdOutcome::Unchanged
+                        } else {
+                            active ^= bit;
+                            let ev = if on {
+                                RiskEventKind::StrategyActivated(k)
+                            } else {
+                                RiskEventKind::StrategyDeactivated(k)
+                            };
+                            let _ = ev_tx.push(fixtures::risk_event(ev, 0));
+                            CmdOutcome::Applied
+                        }
+                    }
+                    CommandKind::SetWeight(k, w) if w.is_finite() && (0.0..=10.0).contains(&w) => {
+                        let _ = ev_tx.push(fixtures::risk_event(RiskEventKind::WeightChanged(k), (w * 1e6) as i64));
+                        CmdOutcome::Applied
+                    }
+                    CommandKind::SetWeight(..) => CmdOutcome::InvalidValue,
+                    CommandKind::Flatten => {
+                        let _ = ev_tx.push(fixtures::risk_event(RiskEventKind::FlattenRequested, 0));
+                        CmdOutcome::Applied
+                    }
+                    CommandKind::Rearm if kill.is_none() => CmdOutcome::Unchanged,
+                    CommandKind::Rearm => {
+                        kill = None;
+                        let _ = ev_tx.push(fixtures::risk_event(RiskEventKind::Rearmed, 0));
+                        CmdOutcome::Applied
+                    }
                     CommandKind::Shutdown => CmdOutcome::Applied,
                     _ => CmdOutcome::Unsupported,
                 };
-                let _ = ev_tx.push(fixtures::ack(cmd.seq, outcome, halted));
+                let state = EngineState { halted, backpressure: false, active_strategies: active, kill_switch: kill };
+                let _ = ev_tx.push(fixtures::ack_with(cmd.seq, outcome, state));
                 if cmd.kind == CommandKind::Shutdown {
                     return seen;
                 }

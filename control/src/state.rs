@@ -8,10 +8,11 @@
 //! themselves, never copied from the periodic `StatsSnapshot`: the ring is FIFO, so once the
 //! bridge has applied a command's `Ack`, everything the engine emitted before it is counted.
 
-use hft_shared::config::{Config, Mode};
+use hft_shared::config::{CapitalConfig, Config, Mode, RiskConfig};
 use hft_shared::msg::{
     BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles,
-    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, Stage, StatsSnapshot, StrategySnapshot,
+    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot,
+    StrategySnapshot,
 };
 use hft_shared::{Amount, Px, Qty, StrategyKind, SymbolId};
 use std::collections::VecDeque;
@@ -79,7 +80,8 @@ pub struct Replica {
     pub ready_window: Duration,
     /// The hot thread is alive (cleared by the supervisor when it ends).
     pub engine_running: bool,
-    /// Latest state the engine reported, from heartbeats and acks in ring order.
+    /// Latest state the engine reported, from heartbeats and acks in ring order; strategy and
+    /// risk snapshots also update their strategy's bit and the kill switch.
     pub state: EngineState,
     pub heartbeat: Option<(Heartbeat, Instant)>,
     /// Latest periodic counters (frames, decode errors, …). Lags by up to `snapshot_ms`.
@@ -91,6 +93,13 @@ pub struct Replica {
     /// Per symbol: latest feed status (`None` until the engine reports one).
     pub feeds: Vec<Option<FeedState>>,
     pub strategies: [Option<StrategySnapshot>; StrategyKind::COUNT],
+    /// Per strategy: the latest weight, from strategy snapshots and `WeightChanged` risk events in
+    /// ring order (the event carries weight × 1e6, so 6 decimals); the configured weight until
+    /// the engine reports one, `None` if the config has none.
+    pub weights: [Option<f64>; StrategyKind::COUNT],
+    /// Latest account view of the risk manager (equity, peak, order rates); `None` until the
+    /// first one. Lags by up to `snapshot_ms`.
+    pub risk: Option<RiskSnapshot>,
     /// Counted from `Event::Order`.
     pub orders: u64,
     /// Counted from `Event::Fill`.
@@ -106,11 +115,21 @@ pub struct Replica {
     pub books: Vec<BookDump>,
     /// Events applied since start.
     pub events: u64,
+    /// Configuration served as it was at start (the engine's limits and strategy parameters do
+    /// not change while running; weights and activity do, and are above).
+    pub risk_cfg: RiskConfig,
+    pub capital: CapitalConfig,
+    /// `cfg.strategies` as JSON, one object per strategy name (opaque to the control plane).
+    pub strategy_params: serde_json::Value,
 }
 
 impl Replica {
     pub fn new(cfg: &Config, started: Instant) -> Self {
         let n = cfg.symbols.len();
+        // Plain data with string keys: serializing it cannot fail; `Null` would only hide the
+        // parameters, never stop the process.
+        let strategy_params = serde_json::to_value(&cfg.strategies).unwrap_or(serde_json::Value::Null);
+        let weights = StrategyKind::ALL.map(|k| strategy_params[k.name()]["weight"].as_f64());
         Self {
             mode: cfg.mode,
             symbols: cfg.symbols.clone(),
@@ -124,6 +143,8 @@ impl Replica {
             positions: vec![None; n],
             feeds: vec![None; n],
             strategies: [None; StrategyKind::COUNT],
+            weights,
+            risk: None,
             orders: 0,
             fills: 0,
             rejects: 0,
@@ -134,6 +155,9 @@ impl Replica {
             last_ack: None,
             books: vec![BookDump::default(); n],
             events: 0,
+            risk_cfg: cfg.risk.clone(),
+            capital: cfg.capital.clone(),
+            strategy_params,
         }
     }
 
@@ -163,7 +187,12 @@ impl Replica {
                 push_bounded(&mut self.recent_fills, f, HISTORY);
             }
             Event::Reject(r) => self.apply_reject(&r),
-            Event::Risk(r) => push_bounded(&mut self.recent_risk, r, RISK_HISTORY),
+            Event::Risk(r) => {
+                if let RiskEventKind::WeightChanged(k) = r.kind {
+                    self.weights[k.index()] = Some(r.value as f64 / 1e6);
+                }
+                push_bounded(&mut self.recent_risk, r, RISK_HISTORY);
+            }
             Event::Feed(f) => {
                 if let Some(slot) = self.feeds.get_mut(f.symbol.index()) {
                     *slot = Some(f.state);
@@ -180,7 +209,24 @@ impl Replica {
                 }
             }
             Event::Latency(l) => self.latency[l.stage.index()] = l.pct,
-            Event::Strategy(s) => self.strategies[s.kind.index()] = Some(s),
+            Event::Strategy(s) => {
+                let k = s.kind.index();
+                self.strategies[k] = Some(s);
+                self.weights[k] = Some(s.weight);
+                // As for the kill switch below: the latest report in ring order is current.
+                let bit = 1u8 << k;
+                if s.active {
+                    self.state.active_strategies |= bit;
+                } else {
+                    self.state.active_strategies &= !bit;
+                }
+            }
+            Event::RiskState(s) => {
+                // Heartbeats, acks and risk snapshots all carry the kill switch: the latest in
+                // ring order is the engine's current state.
+                self.state.kill_switch = s.kill_switch;
+                self.risk = Some(s);
+            }
             Event::Book(l) => {
                 if let Some(d) = self.books.get_mut(l.symbol.index()) {
                     d.apply(&l);
@@ -328,7 +374,7 @@ pub mod fixtures {
     }
 
     pub fn state(halted: bool) -> EngineState {
-        EngineState { halted, backpressure: false, active_strategies: 1 }
+        EngineState { halted, backpressure: false, active_strategies: 1, kill_switch: None }
     }
 
     pub fn heartbeat(seq: u64, halted: bool) -> Event {
@@ -336,7 +382,29 @@ pub mod fixtures {
     }
 
     pub fn ack(seq: u64, outcome: CmdOutcome, halted: bool) -> Event {
-        Event::Ack(CommandAck { seq, outcome, state: state(halted), ts_ns: seq })
+        ack_with(seq, outcome, state(halted))
+    }
+
+    pub fn ack_with(seq: u64, outcome: CmdOutcome, state: EngineState) -> Event {
+        Event::Ack(CommandAck { seq, outcome, state, ts_ns: seq })
+    }
+
+    /// A risk snapshot: equity, peak and day start in whole quote units.
+    pub fn risk_state(equity: i64, peak: i64, day_start: i64, kill_switch: Option<KillCause>) -> Event {
+        let amt = |v: i64| hft_shared::Amount::from_fixed8(v * hft_shared::px::SCALE);
+        Event::RiskState(RiskSnapshot {
+            equity: amt(equity),
+            peak: amt(peak),
+            day_start: amt(day_start),
+            orders_10s: 3,
+            orders_today: 42,
+            kill_switch,
+            ts_ns: 77,
+        })
+    }
+
+    pub fn risk_event(kind: RiskEventKind, value: i64) -> Event {
+        Event::Risk(RiskEvent { kind, value, ts_ns: 9 })
     }
 
     pub fn stats(frames: u64, orders: u64) -> Event {
@@ -348,7 +416,8 @@ pub mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use hft_shared::msg::{CmdOutcome, FeedEvent, LatencySnapshot};
+    use hft_shared::msg::{CmdOutcome, FeedEvent, KillCause, LatencySnapshot};
+    use hft_shared::px::SCALE;
 
     fn replica() -> Replica {
         let cfg = Config::from_toml_str("symbols = ['BTCUSDT', 'ETHUSDT']\n", &|_| None).expect("config");
@@ -482,6 +551,54 @@ mod tests {
         assert!(!r.ready(t0 + Duration::from_millis(2001)));
         r.engine_running = false;
         assert!(!r.ready(t0));
+    }
+
+    #[test]
+    fn kill_switch_follows_risk_snapshots_heartbeats_and_acks_in_ring_order() {
+        let mut r = replica();
+        let now = Instant::now();
+        assert!(r.risk.is_none());
+        r.apply(&risk_state(9_000, 10_000, 10_000, Some(KillCause::Drawdown)), now);
+        assert_eq!(r.state.kill_switch, Some(KillCause::Drawdown));
+        assert_eq!(r.risk.map(|s| (s.equity, s.orders_today)), Some((Amount::from_fixed8(9_000 * SCALE), 42)));
+        // An ack after a re-arm says armed again.
+        r.apply(&ack(3, CmdOutcome::Applied, false), now);
+        assert_eq!(r.state.kill_switch, None);
+        r.apply(&risk_state(9_000, 9_000, 9_000, Some(KillCause::DailyLoss)), now);
+        assert_eq!(r.state.kill_switch, Some(KillCause::DailyLoss));
+        assert!(!r.state.halted, "a risk snapshot changes only the kill switch");
+    }
+
+    #[test]
+    fn weights_follow_config_then_snapshots_and_changes_in_ring_order() {
+        let mut r = replica();
+        let now = Instant::now();
+        let configured = serde_json::to_value(&Config::from_toml_str("", &|_| None).expect("config").strategies)
+            .expect("json")["momentum"]["weight"]
+            .as_f64();
+        assert!(configured.is_some());
+        assert_eq!(r.weights[StrategyKind::Momentum.index()], configured);
+        let snap = |weight| {
+            Event::Strategy(StrategySnapshot {
+                kind: StrategyKind::Momentum,
+                active: true,
+                weight,
+                signal: 0.5,
+                signals: 1,
+                orders: 1,
+                realized: Amount::ZERO,
+                ts_ns: 1,
+            })
+        };
+        r.apply(&snap(1.25), now);
+        assert_eq!(r.weights[StrategyKind::Momentum.index()], Some(1.25));
+        assert_eq!(r.state.active_strategies, 1, "the report says active");
+        r.apply(&risk_event(RiskEventKind::WeightChanged(StrategyKind::Momentum), 2_500_000), now);
+        assert_eq!(r.weights[StrategyKind::Momentum.index()], Some(2.5));
+        assert_eq!(r.recent_risk.len(), 1, "still kept as a risk event");
+        r.apply(&snap(2.5), now);
+        assert_eq!(r.weights[StrategyKind::Momentum.index()], Some(2.5));
+        assert_eq!(r.weights[StrategyKind::Breakout.index()], r.strategy_params["breakout"]["weight"].as_f64());
     }
 
     #[test]

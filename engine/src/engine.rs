@@ -13,15 +13,16 @@ use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::record::Recorder;
 use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
 use crate::feed::{FrameKind, Source};
+use crate::risk::breaker::BreakerUpdate;
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
-use crate::strategy::{Orchestrator, TARGET_LEVELS};
+use crate::strategy::{Orchestrator, TARGET_LEVELS, Tick};
 use crate::telemetry::Latency;
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
     Heartbeat, LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
-    RiskEventKind, Stage, StatsSnapshot, StrategySnapshot,
+    RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 
@@ -40,6 +41,11 @@ pub const DIFF_BUFFER_BYTES: usize = 4 << 20;
 pub const DIFF_BUFFER_FRAMES: usize = 1024;
 /// How long shutdown waits for parked audit events to be delivered.
 pub const SHUTDOWN_FLUSH_NS: u64 = 2_000_000_000;
+
+/// An amount in 1e-8 quote units, saturating (for event values).
+fn amount_to_fixed8(a: Amount) -> i64 {
+    (a.raw() / 100_000_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
 
 /// Latest top of book from a bookTicker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,6 +153,8 @@ pub struct Pipeline {
     max_book_age_ns: u64,
     quotes: Vec<Quote>,
     last_trade_id: Vec<u64>,
+    /// Base quantity traded since the symbol's last quote (the strategies' volume input).
+    volume: Vec<Qty>,
     feed: Vec<FeedState>,
     orch: Orchestrator,
     risk: RiskManager,
@@ -160,6 +168,9 @@ pub struct Pipeline {
     /// Half a target level of notional: smaller deviations from target are not traded.
     rebalance_band: Amount,
     cooldown_ns: u64,
+    kill_flatten: bool,
+    /// Realized PnL of orders no strategy sent (operator flatten, kill-switch flatten).
+    unattributed_realized: Amount,
     last_attempt_ns: Vec<u64>,
     next_order_id: u64,
     throttle: Vec<[Throttle; RejectReason::COUNT]>,
@@ -184,6 +195,7 @@ impl Pipeline {
             max_book_age_ns: cfg.feed.max_book_age_ms * 1_000_000,
             quotes: vec![Quote::default(); n],
             last_trade_id: vec![0; n],
+            volume: vec![Qty::ZERO; n],
             feed: vec![FeedState::Connecting; n],
             orch: Orchestrator::new(cfg),
             risk: RiskManager::new(cfg),
@@ -196,6 +208,8 @@ impl Pipeline {
             max_position_f64: cfg.risk.max_position,
             rebalance_band: Amount::from_f64(cfg.risk.max_position / (2.0 * TARGET_LEVELS)).unwrap_or(Amount::ZERO),
             cooldown_ns: cfg.risk.order_cooldown_ms * 1_000_000,
+            kill_flatten: cfg.risk.kill_flatten,
+            unattributed_realized: Amount::ZERO,
             last_attempt_ns: vec![0; n],
             next_order_id: 1,
             throttle: vec![[Throttle::default(); RejectReason::COUNT]; n],
@@ -226,6 +240,11 @@ impl Pipeline {
     pub fn orchestrator(&self) -> &Orchestrator {
         &self.orch
     }
+    /// Realized PnL (net of fees) of orders no strategy sent: operator and kill-switch flattens.
+    /// With the strategies' attributed PnL it sums to the positions' realized PnL exactly.
+    pub fn unattributed_realized(&self) -> Amount {
+        self.unattributed_realized
+    }
     pub fn sink(&mut self) -> &mut EventSink {
         &mut self.sink
     }
@@ -239,6 +258,7 @@ impl Pipeline {
             halted: self.risk.halted,
             backpressure: self.sink.blocked(),
             active_strategies: self.orch.active_mask(),
+            kill_switch: self.risk.kill_switch(),
         }
     }
 
@@ -349,6 +369,7 @@ impl Pipeline {
                     self.counters.trade_gaps += 1;
                 }
                 self.last_trade_id[i] = t.trade_id;
+                self.volume[i] = Qty(self.volume[i].raw().saturating_add(t.qty.raw().max(0)));
             }
             Ok(Decoded::AggTrade(_)) | Ok(Decoded::Ignored) => {}
         }
@@ -431,7 +452,20 @@ impl Pipeline {
     #[inline]
     fn on_quote(&mut self, i: usize, q: Quote, recv_raw: u64, t_book: u64, ts_ns: u64) -> u32 {
         let mid = q.mid();
-        let decision = self.orch.on_quote(i, mid.to_f64());
+        // Mark to market first, so that a breaker tripping on this tick stops its order.
+        let u = self.risk.mark(i, &self.positions[i], mid, ts_ns);
+        if u != BreakerUpdate::default() {
+            self.on_breaker(u, ts_ns);
+        }
+        let tick = Tick {
+            bid: q.bid,
+            ask: q.ask,
+            bid_qty: q.bid_qty,
+            ask_qty: q.ask_qty,
+            volume: std::mem::take(&mut self.volume[i]),
+            position: self.positions[i].qty,
+        };
+        let decision = self.orch.on_tick(i, &tick);
         let t_strat = self.clock.raw();
         self.lat.record(Stage::Strategy, self.clock.delta_ns(t_book, t_strat));
         if decision.is_some() {
@@ -460,7 +494,9 @@ impl Pipeline {
             Side::Buy => q.ask,
             Side::Sell => q.bid,
         };
-        let intent = Intent { symbol: i, side, qty: diff.abs(), px, reduce_only: false };
+        // No more per order than risk per trade allows; the rest follows on later ticks.
+        let qty = diff.abs().min(self.risk.max_trade_qty(px));
+        let intent = Intent { symbol: i, side, qty, px, reduce_only: false };
         let contributors = self.orch.active_mask();
         self.submit(intent, mid, contributors, recv_raw, t_strat, ts_ns)
     }
@@ -479,11 +515,12 @@ impl Pipeline {
         let view = RiskView {
             positions: &self.positions,
             marks: &self.marks,
+            mid: self.quotes[i].mid(),
             open_orders: 0,
             backpressure: self.sink.blocked(),
             market_ok: self.market_ok(i, ts_ns),
         };
-        let verdict = self.risk.check(&intent, &view);
+        let verdict = self.risk.check(&intent, &view, ts_ns);
         let t_risk = self.clock.raw();
         self.lat.record(Stage::Risk, self.clock.delta_ns(t_prev, t_risk));
         if let Err(reason) = verdict {
@@ -518,6 +555,8 @@ impl Pipeline {
         self.orch.count_order(contributors);
 
         // Paper fill against our own book.
+        let shares = self.orch.shares(contributors);
+        let realized_before = self.positions[i].realized_net();
         let pos = &mut self.positions[i];
         let sink = &mut self.sink;
         let counters = &mut self.counters;
@@ -544,7 +583,30 @@ impl Pipeline {
                 ts_ns,
             );
         });
+        // The PnL this order realized (net of its fees) goes to the strategies behind it, by
+        // their weights when it was sent; an operator's flatten has none.
+        let delta = self.positions[i].realized_net() - realized_before;
+        self.unattributed_realized += self.orch.attribute(shares, delta);
+        // Fees and realized PnL move equity: the breakers see every fill.
+        let u = self.risk.mark(i, &self.positions[i], self.marks[i], ts_ns);
+        if u != BreakerUpdate::default() {
+            self.on_breaker(u, ts_ns);
+        }
         1
+    }
+
+    /// Reports a day rollover or a kill-switch trip; a trip flattens when `risk.kill_flatten`.
+    fn on_breaker(&mut self, u: BreakerUpdate, ts_ns: u64) {
+        let equity = amount_to_fixed8(self.risk.breaker().equity());
+        if u.day_rollover {
+            self.risk_event(RiskEventKind::DayRollover, equity, ts_ns);
+        }
+        if let Some(cause) = u.tripped {
+            self.risk_event(RiskEventKind::KillSwitch(cause), equity, ts_ns);
+            if self.kill_flatten {
+                self.flatten(ts_ns);
+            }
+        }
     }
 
     fn refuse(&mut self, it: &Intent, reason: RejectReason, ts_ns: u64) {
@@ -652,6 +714,15 @@ impl Pipeline {
                 self.lat.reset();
                 CmdOutcome::Applied
             }
+            CommandKind::Rearm => {
+                if self.risk.rearm() {
+                    let equity = amount_to_fixed8(self.risk.breaker().equity());
+                    self.risk_event(RiskEventKind::Rearmed, equity, ts_ns);
+                    CmdOutcome::Applied
+                } else {
+                    CmdOutcome::Unchanged
+                }
+            }
             CommandKind::Shutdown => CmdOutcome::Applied,
         };
         let ack = CommandAck { seq: cmd.seq, outcome, state: self.state(), ts_ns };
@@ -746,12 +817,25 @@ impl Pipeline {
                         signal: s.last_signal,
                         signals: s.signals,
                         orders: s.orders,
+                        realized: s.realized,
                         ts_ns,
                     }),
                     ts_ns,
                 );
             }
         }
+        let b = self.risk.breaker();
+        let (orders_10s, orders_today) = self.risk.order_usage(ts_ns);
+        let risk = RiskSnapshot {
+            equity: b.equity(),
+            peak: b.peak(),
+            day_start: b.day_start(),
+            orders_10s,
+            orders_today,
+            kill_switch: b.tripped(),
+            ts_ns,
+        };
+        self.sink.emit(Event::RiskState(risk), ts_ns);
         if all_latency {
             for stage in Stage::ALL {
                 let pct = self.lat.percentiles(stage);

@@ -10,7 +10,10 @@ mod common;
 
 #[test]
 fn hot_loop_does_not_allocate_after_warm_up() {
-    let toml = "[market]\nrate = 0\n[engine]\nsnapshot_ms = 10\nheartbeat_ms = 10\n[risk]\norder_cooldown_ms = 0\n";
+    // The market runs as fast as the CPU allows (thousands of frames per wall-clock ms), so the
+    // venue's order-rate limit and the duplicate window would otherwise silence the order path.
+    let toml = "[market]\nrate = 0\n[engine]\nsnapshot_ms = 10\nheartbeat_ms = 10\n\
+                [risk]\norder_cooldown_ms = 0\norders_per_10s = 100000\norders_per_day = 100000000\nduplicate_window_ms = 0\n";
     let cfg = Config::from_toml_str(toml, &|_| None).expect("config");
     let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(cfg.engine.command_ring);
     let (ev_tx, mut ev_rx) = rtrb::RingBuffer::<Event>::new(cfg.engine.event_ring);

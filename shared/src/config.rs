@@ -134,6 +134,20 @@ pub struct RiskConfig {
     pub max_open_orders: u32,
     /// Minimum time between two orders on one symbol, ms.
     pub order_cooldown_ms: u64,
+    /// Maximum absolute position per symbol, base quantity.
+    pub max_position_qty: f64,
+    /// Stop distance assumed for sizing, fraction of price: an order may risk at most
+    /// `risk_per_trade` × deployable capital if the price moves this far against it.
+    pub stop_distance: f64,
+    /// Fat-finger band: an order's price may be at most this fraction away from the mid.
+    pub price_band: f64,
+    /// An identical order (symbol, side, quantity, price) within this window is refused, ms.
+    pub duplicate_window_ms: u64,
+    /// The venue's order-rate limits (Binance spot `ORDERS`: per 10 s and per UTC day).
+    pub orders_per_10s: u32,
+    pub orders_per_day: u32,
+    /// On a kill-switch trip, also send reduce-only orders that bring every position to zero.
+    pub kill_flatten: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +159,9 @@ pub struct FiltersConfig {
     pub step_size: f64,
     /// Minimum order notional, quote currency (Binance NOTIONAL minNotional).
     pub min_notional: f64,
+    /// Order quantity bounds (Binance LOT_SIZE minQty / maxQty).
+    pub min_qty: f64,
+    pub max_qty: f64,
 }
 
 /// Trading fees as fractions of notional (0.001 = 0.1 %, Binance's base spot rate).
@@ -161,6 +178,23 @@ pub struct FeesConfig {
 #[serde(deny_unknown_fields)]
 pub struct StrategiesConfig {
     pub momentum: MomentumConfig,
+    pub meanreversion: MeanReversionConfig,
+    pub breakout: BreakoutConfig,
+    pub marketmaking: MarketMakingConfig,
+}
+
+/// Which momentum indicator `strategies.momentum` computes (only that one runs per tick).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MomentumVariant {
+    /// Return of the mid over `lookback` ticks / `threshold`.
+    Return,
+    /// Wilder's RSI over `rsi_period` changes of the mid: (RSI − 50) / 50.
+    Rsi,
+    /// MACD histogram (`macd_fast`, `macd_slow`, `macd_signal` EMAs) / (`threshold` × mid).
+    Macd,
+    /// Volume-weighted mean per-tick return over `lookback` ticks × `lookback` / `threshold`.
+    Volume,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,10 +203,79 @@ pub struct MomentumConfig {
     pub enabled: bool,
     /// Weight of the signal in the aggregate, 0..=10.
     pub weight: f64,
-    /// Number of mid-price observations the return is measured over.
+    pub variant: MomentumVariant,
+    /// Number of ticks the return (`return`, `volume`) is measured over, 2..=10000.
     pub lookback: u32,
-    /// Absolute return over the lookback that saturates the signal to ±1.
+    /// Return that saturates the signal to ±1 (`return`, `volume`); for `macd`, the histogram
+    /// as a fraction of the mid that does. 0 < value <= 1.
     pub threshold: f64,
+    /// Wilder smoothing period of the RSI, in ticks, 2..=10000.
+    pub rsi_period: u32,
+    /// Fast EMA period of the MACD, ticks, 1..=9999.
+    pub macd_fast: u32,
+    /// Slow EMA period of the MACD, ticks, `macd_fast` + 1..=10000.
+    pub macd_slow: u32,
+    /// Period of the EMA of the MACD (the signal line), ticks, 1..=10000.
+    pub macd_signal: u32,
+}
+
+/// How `strategies.meanreversion` scales the z-score of the mid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeanReversionVariant {
+    /// −(mid − mean) / (`std_mult` × std): ±1 at the Bollinger bands.
+    Bollinger,
+    /// −z / `z_threshold`.
+    Zscore,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeanReversionConfig {
+    pub enabled: bool,
+    /// Weight of the signal in the aggregate, 0..=10.
+    pub weight: f64,
+    pub variant: MeanReversionVariant,
+    /// Ticks in the rolling mean and population standard deviation, 2..=10000.
+    pub period: u32,
+    /// Band width in standard deviations (`bollinger`), 0 < value <= 10.
+    pub std_mult: f64,
+    /// |z| that saturates the signal (`zscore`), 0 < value <= 10.
+    pub z_threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakoutConfig {
+    pub enabled: bool,
+    /// Weight of the signal in the aggregate, 0..=10.
+    pub weight: f64,
+    /// Ticks in the support/resistance channel (previous ticks, excluding the current), 2..=10000.
+    pub period: u32,
+    /// Ticks of recent volume that must confirm a breakout, 1..=`period`.
+    pub volume_period: u32,
+    /// Recent volume must be at least this multiple of the channel's average volume over as
+    /// many ticks; 0 = no confirmation needed. 0..=100.
+    pub volume_factor: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketMakingConfig {
+    pub enabled: bool,
+    /// Weight of the signal in the aggregate, 0..=10.
+    pub weight: f64,
+    /// Half the quoted spread, as a fraction of the mid, 1e-6..=0.05.
+    pub half_spread: f64,
+    /// Inventory skew, 0..=1: at `max_inventory` both quotes shift by `skew` × half-spread
+    /// against the inventory (1: the reducing side quotes at the fair price).
+    pub skew: f64,
+    /// Largest |position| (base quantity) the quotes may build; the side that would go beyond
+    /// it is not quoted. 1e-8..=1e6.
+    pub max_inventory: f64,
+    /// Size of each quote, base quantity, `filters.step_size`..=`max_inventory` (rounded down
+    /// to the step).
+    pub quote_qty: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -452,12 +555,31 @@ impl Config {
         if rk.order_cooldown_ms > 3_600_000 {
             return Err(r("risk.order_cooldown_ms", rk.order_cooldown_ms.to_string(), "0 to 3600000"));
         }
+        fin("risk.max_position_qty", rk.max_position_qty, 0.0, false, 1e9, "0 < value <= 1e9 (base quantity)")?;
+        fin("risk.stop_distance", rk.stop_distance, 0.0, false, 1.0, "0 < value <= 1 (fraction of price)")?;
+        fin("risk.price_band", rk.price_band, 0.0, false, 0.5, "0 < value <= 0.5 (fraction of the mid)")?;
+        if rk.duplicate_window_ms > 3_600_000 {
+            return Err(r("risk.duplicate_window_ms", rk.duplicate_window_ms.to_string(), "0 to 3600000"));
+        }
+        if !(1..=100_000).contains(&rk.orders_per_10s) {
+            return Err(r("risk.orders_per_10s", rk.orders_per_10s.to_string(), "1 to 100000"));
+        }
+        if !(1..=100_000_000).contains(&rk.orders_per_day) {
+            return Err(r("risk.orders_per_day", rk.orders_per_day.to_string(), "1 to 100000000"));
+        }
 
         let f = &self.filters;
         fin("filters.tick_size", f.tick_size, 1e-8, true, 1e6, "1e-8 <= value <= 1e6")?;
         fin("filters.step_size", f.step_size, 1e-8, true, 1e6, "1e-8 <= value <= 1e6")?;
         fin("filters.min_notional", f.min_notional, 0.0, true, 1e9, "0 <= value <= 1e9")?;
-        for (key, v) in [("filters.tick_size", f.tick_size), ("filters.step_size", f.step_size)] {
+        fin("filters.min_qty", f.min_qty, 0.0, true, 1e9, "0 <= value <= 1e9 (base quantity)")?;
+        fin("filters.max_qty", f.max_qty, f.min_qty, false, 1e10, "filters.min_qty < value <= 1e10")?;
+        for (key, v) in [
+            ("filters.tick_size", f.tick_size),
+            ("filters.step_size", f.step_size),
+            ("filters.min_qty", f.min_qty),
+            ("risk.max_position_qty", rk.max_position_qty),
+        ] {
             let raw = (v * 1e8).round();
             if (raw / 1e8 - v).abs() > 1e-12 {
                 return Err(r(key, v.to_string(), "a multiple of 1e-8"));
@@ -467,12 +589,66 @@ impl Config {
         fin("fees.maker", self.fees.maker, -0.001, true, 0.01, "-0.001 <= value <= 0.01")?;
         fin("fees.taker", self.fees.taker, 0.0, true, 0.01, "0 <= value <= 0.01")?;
 
-        let m = &self.strategies.momentum;
-        fin("strategies.momentum.weight", m.weight, 0.0, true, 10.0, "0 <= value <= 10")?;
+        let st = &self.strategies;
+        for (key, w) in [
+            ("strategies.momentum.weight", st.momentum.weight),
+            ("strategies.meanreversion.weight", st.meanreversion.weight),
+            ("strategies.breakout.weight", st.breakout.weight),
+            ("strategies.marketmaking.weight", st.marketmaking.weight),
+        ] {
+            fin(key, w, 0.0, true, 10.0, "0 <= value <= 10")?;
+        }
+        let m = &st.momentum;
         if !(2..=10_000).contains(&m.lookback) {
             return Err(r("strategies.momentum.lookback", m.lookback.to_string(), "2 to 10000"));
         }
         fin("strategies.momentum.threshold", m.threshold, 0.0, false, 1.0, "0 < value <= 1")?;
+        if !(2..=10_000).contains(&m.rsi_period) {
+            return Err(r("strategies.momentum.rsi_period", m.rsi_period.to_string(), "2 to 10000"));
+        }
+        if !(1..=9_999).contains(&m.macd_fast) {
+            return Err(r("strategies.momentum.macd_fast", m.macd_fast.to_string(), "1 to 9999"));
+        }
+        if m.macd_slow <= m.macd_fast || m.macd_slow > 10_000 {
+            return Err(r(
+                "strategies.momentum.macd_slow",
+                m.macd_slow.to_string(),
+                "strategies.momentum.macd_fast + 1 to 10000",
+            ));
+        }
+        if !(1..=10_000).contains(&m.macd_signal) {
+            return Err(r("strategies.momentum.macd_signal", m.macd_signal.to_string(), "1 to 10000"));
+        }
+        let mr = &st.meanreversion;
+        if !(2..=10_000).contains(&mr.period) {
+            return Err(r("strategies.meanreversion.period", mr.period.to_string(), "2 to 10000"));
+        }
+        fin("strategies.meanreversion.std_mult", mr.std_mult, 0.0, false, 10.0, "0 < value <= 10")?;
+        fin("strategies.meanreversion.z_threshold", mr.z_threshold, 0.0, false, 10.0, "0 < value <= 10")?;
+        let b = &st.breakout;
+        if !(2..=10_000).contains(&b.period) {
+            return Err(r("strategies.breakout.period", b.period.to_string(), "2 to 10000"));
+        }
+        if b.volume_period < 1 || b.volume_period > b.period {
+            return Err(r(
+                "strategies.breakout.volume_period",
+                b.volume_period.to_string(),
+                "1 to strategies.breakout.period",
+            ));
+        }
+        fin("strategies.breakout.volume_factor", b.volume_factor, 0.0, true, 100.0, "0 (no confirmation) to 100")?;
+        let mm = &st.marketmaking;
+        fin("strategies.marketmaking.half_spread", mm.half_spread, 1e-6, true, 0.05, "1e-6 <= value <= 0.05")?;
+        fin("strategies.marketmaking.skew", mm.skew, 0.0, true, 1.0, "0 <= value <= 1")?;
+        fin("strategies.marketmaking.max_inventory", mm.max_inventory, 1e-8, true, 1e6, "1e-8 <= value <= 1e6")?;
+        fin(
+            "strategies.marketmaking.quote_qty",
+            mm.quote_qty,
+            self.filters.step_size,
+            true,
+            mm.max_inventory,
+            "filters.step_size <= value <= strategies.marketmaking.max_inventory",
+        )?;
 
         let e = &self.engine;
         if let Some(core) = e.core
@@ -750,6 +926,27 @@ mod tests {
             ("[risk]\nmax_drawdown = 1.5\n", "risk.max_drawdown"),
             ("[strategies.momentum]\nlookback = 1\n", "strategies.momentum.lookback"),
             ("[strategies.momentum]\nweight = nan\n", "strategies.momentum.weight"),
+            ("[strategies.momentum]\nrsi_period = 1\n", "strategies.momentum.rsi_period"),
+            ("[strategies.momentum]\nmacd_fast = 0\n", "strategies.momentum.macd_fast"),
+            ("[strategies.momentum]\nmacd_fast = 30\nmacd_slow = 30\n", "strategies.momentum.macd_slow"),
+            ("[strategies.momentum]\nmacd_signal = 10001\n", "strategies.momentum.macd_signal"),
+            ("[strategies.momentum]\nvariant = 'trend'\n", "strategies.momentum.variant"),
+            ("[strategies.meanreversion]\nweight = 11.0\n", "strategies.meanreversion.weight"),
+            ("[strategies.meanreversion]\nperiod = 1\n", "strategies.meanreversion.period"),
+            ("[strategies.meanreversion]\nstd_mult = 0.0\n", "strategies.meanreversion.std_mult"),
+            ("[strategies.meanreversion]\nz_threshold = inf\n", "strategies.meanreversion.z_threshold"),
+            ("[strategies.meanreversion]\nvariant = 'bands'\n", "strategies.meanreversion.variant"),
+            ("[strategies.breakout]\nweight = -0.5\n", "strategies.breakout.weight"),
+            ("[strategies.breakout]\nperiod = 10001\n", "strategies.breakout.period"),
+            ("[strategies.breakout]\nperiod = 10\nvolume_period = 11\n", "strategies.breakout.volume_period"),
+            ("[strategies.breakout]\nvolume_period = 0\n", "strategies.breakout.volume_period"),
+            ("[strategies.breakout]\nvolume_factor = -1.0\n", "strategies.breakout.volume_factor"),
+            ("[strategies.marketmaking]\nweight = nan\n", "strategies.marketmaking.weight"),
+            ("[strategies.marketmaking]\nhalf_spread = 0.1\n", "strategies.marketmaking.half_spread"),
+            ("[strategies.marketmaking]\nskew = 1.5\n", "strategies.marketmaking.skew"),
+            ("[strategies.marketmaking]\nmax_inventory = 0.0\n", "strategies.marketmaking.max_inventory"),
+            ("[strategies.marketmaking]\nquote_qty = 1e9\n", "strategies.marketmaking.quote_qty"),
+            ("[strategies.marketmaking]\nspread = 0.001\n", "strategies.marketmaking.spread"),
             ("[engine]\nsleep_us = 0\n", "engine.sleep_us"),
             ("[api]\nhost = 'localhost:80'\n", "api.host"),
             ("symbols = []\n", "symbols"),
@@ -760,6 +957,40 @@ mod tests {
             let e = Config::from_toml_str(toml, &no_env).unwrap_err();
             assert_eq!(e.key(), Some(key), "{toml}: {e}");
         }
+    }
+
+    #[test]
+    fn strategy_defaults_and_variants() {
+        let c = Config::from_toml_str("", &no_env).unwrap();
+        let s = &c.strategies;
+        assert!(s.momentum.enabled && s.meanreversion.enabled && s.breakout.enabled);
+        assert!(!s.marketmaking.enabled);
+        assert_eq!((s.momentum.weight, s.meanreversion.weight, s.breakout.weight), (1.0, 0.5, 0.5));
+        assert_eq!(s.momentum.variant, MomentumVariant::Return);
+        assert_eq!((s.momentum.lookback, s.momentum.threshold), (40, 0.0004));
+        assert_eq!(s.meanreversion.variant, MeanReversionVariant::Bollinger);
+        assert!(s.breakout.volume_period <= s.breakout.period);
+        assert!(s.marketmaking.quote_qty <= s.marketmaking.max_inventory);
+        // The half-spread earns more than the maker fee, so a round trip can be profitable.
+        assert!(s.marketmaking.half_spread > c.fees.maker);
+
+        let t = "[strategies.momentum]\nvariant = 'macd'\n[strategies.meanreversion]\nvariant = 'zscore'\n";
+        let c = Config::from_toml_str(t, &no_env).unwrap();
+        assert_eq!(c.strategies.momentum.variant, MomentumVariant::Macd);
+        assert_eq!(c.strategies.meanreversion.variant, MeanReversionVariant::Zscore);
+        // The effective config round-trips through its own TOML.
+        let back = Config::from_toml_str(&c.to_toml(), &no_env).unwrap();
+        assert_eq!(back.strategies, c.strategies);
+    }
+
+    #[test]
+    fn strategy_range_messages_name_the_allowed_range() {
+        let e = Config::from_toml_str("[strategies.breakout]\nperiod = 10\nvolume_period = 11\n", &no_env).unwrap_err();
+        assert!(e.to_string().contains("1 to strategies.breakout.period"), "{e}");
+        let e = Config::from_toml_str("[strategies.momentum]\nmacd_fast = 30\nmacd_slow = 20\n", &no_env).unwrap_err();
+        assert!(e.to_string().contains("strategies.momentum.macd_fast + 1 to 10000"), "{e}");
+        let e = Config::from_toml_str("[strategies.marketmaking]\nskew = 2.0\n", &no_env).unwrap_err();
+        assert!(e.to_string().contains("0 <= value <= 1"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::bridge::BridgeError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hft_shared::StrategyKind;
 use hft_shared::msg::CmdOutcome;
 use serde::Serialize;
 
@@ -23,6 +24,10 @@ pub enum ApiError {
     Refused(CmdOutcome),
     /// A request naming a symbol the engine does not trade.
     UnknownSymbol(String),
+    /// A request naming no strategy kind (refused before any command is sent).
+    UnknownStrategy(String),
+    /// A request body that does not parse as what the endpoint takes; the parser's reason.
+    BadRequest(String),
     /// The engine answered, but part of the answer was dropped (a full event ring): retry.
     Incomplete,
     /// Any other HTTP-level failure (405, 413, 400 from the framework, …).
@@ -45,6 +50,8 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::InvalidValue) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::UnknownSymbol(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownStrategy(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Incomplete => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Status(s) => *s,
         }
@@ -59,6 +66,8 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::InvalidValue) => "invalid_value",
             ApiError::Refused(_) => "unsupported",
             ApiError::UnknownSymbol(_) => "unknown_symbol",
+            ApiError::UnknownStrategy(_) => "unknown_strategy",
+            ApiError::BadRequest(_) => "bad_request",
             ApiError::Incomplete => "incomplete",
             ApiError::Status(s) => status_code(*s),
         }
@@ -73,6 +82,10 @@ impl ApiError {
             ApiError::Refused(CmdOutcome::InvalidValue) => "the value is out of its allowed range".into(),
             ApiError::Refused(_) => "the engine does not support this command".into(),
             ApiError::UnknownSymbol(s) => format!("symbol {s:?} is not configured"),
+            ApiError::UnknownStrategy(s) => {
+                format!("no strategy {s:?}; one of: {}", StrategyKind::ALL.map(StrategyKind::name).join(", "))
+            }
+            ApiError::BadRequest(why) => why.clone(),
             ApiError::Incomplete => "part of the engine's answer was dropped under load; retry".into(),
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED) => {
                 "method not allowed on this endpoint (see the Allow header)".into()

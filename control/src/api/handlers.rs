@@ -1,5 +1,6 @@
-//! The REST endpoints: read-only views of the replica (`/health`, `/stats`, `/latency`) and the
-//! trading commands (`/trading/halt`, `/trading/resume`) sent through the bridge.
+//! The REST endpoints: read-only views of the replica (`/health`, `/stats`, `/latency`, `/risk`,
+//! `/strategies`) and the commands sent through the bridge (`/trading/{halt,resume,flatten}`,
+//! `/risk/rearm`, `/strategies/{name}/{activate,deactivate,weight}`, `/book/{symbol}`).
 //!
 //! Runs on the tokio runtime. Handlers hold the replica's read lock only while copying what they
 //! serve (never across an `.await`); replies to commands are built from the engine's
@@ -10,13 +11,14 @@ use super::auth::Authorized;
 use super::error::ApiError;
 use crate::state::{self, Replica, feed_name};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hft_shared::msg::{CmdOutcome, CommandAck, CommandKind, EngineState, Percentiles, RejectReason, Stage};
-use hft_shared::{Side, StrategyKind, SymbolId};
-use serde::Serialize;
+use hft_shared::msg::{CmdOutcome, CommandAck, CommandKind, EngineState, KillCause, Percentiles, RejectReason, Stage};
+use hft_shared::{Amount, Qty, Side, StrategyKind, SymbolId};
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// A JSON object whose keys keep the given order (config order, pipeline order).
@@ -45,6 +47,8 @@ pub struct Health {
     pub feed: &'static str,
     pub feeds: Ordered<String, &'static str>,
     pub halted: bool,
+    /// `null`, or why the kill switch tripped (`daily_loss`, `drawdown`); latched until re-armed.
+    pub kill_switch: Option<&'static str>,
     pub uptime_s: f64,
     pub engine_running: bool,
 }
@@ -62,6 +66,7 @@ pub async fn health(State(app): State<AppState>) -> Response {
         feed: r.feed_summary(),
         feeds: Ordered(r.symbols.iter().zip(&r.feeds).map(|(s, f)| (s.clone(), feed_name(*f))).collect()),
         halted: r.state.halted,
+        kill_switch: kill_code(r.state.kill_switch),
         uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
         engine_running: r.engine_running,
     };
@@ -89,6 +94,7 @@ pub struct Stats {
     pub mode: &'static str,
     pub uptime_s: f64,
     pub halted: bool,
+    pub kill_switch: Option<&'static str>,
     pub backpressure: bool,
     pub frames: u64,
     pub decode_errors: u64,
@@ -114,6 +120,7 @@ impl Stats {
             mode: r.mode.as_str(),
             uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
             halted: r.state.halted,
+            kill_switch: kill_code(r.state.kill_switch),
             backpressure: r.state.backpressure,
             frames: snap.frames,
             decode_errors: snap.decode_errors,
@@ -121,9 +128,7 @@ impl Stats {
             orders: r.orders,
             fills: r.fills,
             rejects: r.rejects,
-            rejects_by_reason: Ordered(
-                RejectReason::ALL.iter().map(|k| (k.code(), r.rejects_by_reason[k.index()])).collect(),
-            ),
+            rejects_by_reason: rejects_by_reason(r),
             book_gaps: snap.book_gaps,
             ring_drops: RingDrops { telemetry_dropped: snap.telemetry_dropped, audit_parked: snap.audit_parked },
             position: Ordered(
@@ -141,6 +146,15 @@ impl Stats {
             },
         }
     }
+}
+
+/// Every reason, in code order, with its count (zeros included).
+fn rejects_by_reason(r: &Replica) -> Ordered<&'static str, u64> {
+    Ordered(RejectReason::ALL.iter().map(|k| (k.code(), r.rejects_by_reason[k.index()])).collect())
+}
+
+fn kill_code(k: Option<KillCause>) -> Option<&'static str> {
+    k.map(KillCause::code)
 }
 
 /// `GET /stats`.
@@ -178,6 +192,8 @@ pub struct StateJson {
     pub halted: bool,
     pub backpressure: bool,
     pub active_strategies: Vec<&'static str>,
+    /// `null`, `daily_loss` or `drawdown`.
+    pub kill_switch: Option<&'static str>,
 }
 
 impl From<EngineState> for StateJson {
@@ -190,6 +206,7 @@ impl From<EngineState> for StateJson {
                 .filter(|k| s.active_strategies & (1 << k.index()) != 0)
                 .map(|k| k.name())
                 .collect(),
+            kill_switch: kill_code(s.kill_switch),
         }
     }
 }
@@ -241,6 +258,276 @@ pub async fn halt(_: Authorized, State(app): State<AppState>) -> Result<Json<Com
 /// `POST /trading/resume` (token required).
 pub async fn resume(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
     send(&app, CommandKind::Resume).await
+}
+
+/// `POST /trading/flatten` (token required): orders that bring every position to zero.
+pub async fn flatten(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+    send(&app, CommandKind::Flatten).await
+}
+
+/// `POST /risk/rearm` (token required): clears a tripped kill switch (`unchanged` when not
+/// tripped).
+pub async fn rearm(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+    send(&app, CommandKind::Rearm).await
+}
+
+/// The strategy a path names; an unknown name is refused here, before any command is sent.
+fn strategy_kind(name: &str) -> Result<StrategyKind, ApiError> {
+    StrategyKind::from_name(name).ok_or_else(|| ApiError::UnknownStrategy(name.to_string()))
+}
+
+/// `POST /strategies/{name}/activate` (token required).
+pub async fn activate(
+    _: Authorized,
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<CommandReply>, ApiError> {
+    send(&app, CommandKind::Activate(strategy_kind(&name)?)).await
+}
+
+/// `POST /strategies/{name}/deactivate` (token required).
+pub async fn deactivate(
+    _: Authorized,
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<CommandReply>, ApiError> {
+    send(&app, CommandKind::Deactivate(strategy_kind(&name)?)).await
+}
+
+/// Body of `PUT /strategies/{name}/weight`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    weight: f64,
+}
+
+/// `PUT /strategies/{name}/weight` with `{"weight": <number>}` (token required). The body is
+/// parsed here whatever its content type, so every malformed body is a 400; the range is the
+/// engine's to check (out of range: its `invalid_value`, 422).
+pub async fn set_weight(
+    _: Authorized,
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<CommandReply>, ApiError> {
+    let kind = strategy_kind(&name)?;
+    let weight = parse_weight(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected a JSON body {{\"weight\": <number>}}: {e}")))?;
+    send(&app, CommandKind::SetWeight(kind, weight)).await
+}
+
+/// The weight of a `{"weight": <number>}` body. Only an object will do (serde would also take a
+/// struct as a one-element array).
+fn parse_weight(body: &[u8]) -> Result<f64, serde_json::Error> {
+    let v: serde_json::Value = serde_json::from_slice(body)?;
+    if !v.is_object() {
+        return Err(serde::de::Error::custom(format!("{} is not an object", json_kind(&v))));
+    }
+    WeightBody::deserialize(v).map(|b| b.weight)
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct CapitalJson {
+    pub total: String,
+    pub reserve: String,
+    /// `total - reserve`: what the engine may put at risk.
+    pub deployable: String,
+}
+
+/// The risk limits the engine enforces, from the configuration loaded at start. Amounts in quote
+/// currency and quantities in base currency as exact decimal strings (as the engine rounds them
+/// to 1e-8); fractions, counts and durations as numbers.
+#[derive(Serialize, Debug)]
+pub struct RiskLimitsJson {
+    /// Largest |position| notional per symbol.
+    pub max_position: String,
+    /// Largest sum of |position| notionals over all symbols.
+    pub max_total_position: String,
+    /// Largest |position| per symbol, base quantity.
+    pub max_position_qty: String,
+    pub max_open_orders: u32,
+    /// Fraction of deployable capital an order may lose at `stop_distance`.
+    pub risk_per_trade: f64,
+    /// Fraction of price assumed as the stop for sizing.
+    pub stop_distance: f64,
+    /// Kill switch: loss since 00:00 UTC, fraction of total capital.
+    pub daily_loss: f64,
+    /// Kill switch: fall from the equity peak, fraction.
+    pub max_drawdown: f64,
+    /// Largest distance of an order's price from the mid, fraction.
+    pub price_band: f64,
+    pub orders_per_10s: u32,
+    pub orders_per_day: u32,
+    pub order_cooldown_ms: u64,
+    pub duplicate_window_ms: u64,
+    /// A trip also flattens every position.
+    pub kill_flatten: bool,
+    pub capital: CapitalJson,
+}
+
+/// Where the account stands against the limits. Account figures come from the engine's latest
+/// risk snapshot (null until the first one, then lagging by up to `snapshot_ms`).
+#[derive(Serialize, Debug)]
+pub struct RiskUsageJson {
+    /// Capital + realized (net of fees) + unrealized PnL.
+    pub equity: Option<String>,
+    /// Highest equity since start or the last re-arm.
+    pub peak: Option<String>,
+    /// Equity at 00:00 UTC (or the last re-arm).
+    pub day_start: Option<String>,
+    /// `equity - day_start`.
+    pub daily_pnl: Option<String>,
+    /// `(peak - equity) / peak`, a fraction (0 when the peak is not positive).
+    pub drawdown: Option<f64>,
+    pub orders_10s: Option<u32>,
+    pub orders_today: Option<u32>,
+    /// Engine time of the snapshot, unix ns.
+    pub ts_ns: Option<u64>,
+    /// |position| × mark per symbol; null for an open position whose mark is not known yet.
+    pub position_notional: Ordered<String, Option<String>>,
+    /// Sum of the above; null when one of them is.
+    pub total_position_notional: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct RiskJson {
+    /// `null`, or why the kill switch tripped (`daily_loss`, `drawdown`); latched until re-armed.
+    pub kill_switch: Option<&'static str>,
+    pub halted: bool,
+    pub limits: RiskLimitsJson,
+    pub usage: RiskUsageJson,
+    /// Refusals counted from the reject events, every reason listed.
+    pub rejects_by_reason: Ordered<&'static str, u64>,
+}
+
+/// A configured amount as the engine holds it (nearest 1e-16), exact decimal.
+fn cfg_amount(v: f64) -> String {
+    Amount::from_f64(v).unwrap_or(Amount::ZERO).to_string()
+}
+
+impl RiskJson {
+    pub fn from_replica(r: &Replica) -> Self {
+        let c = &r.risk_cfg;
+        let limits = RiskLimitsJson {
+            max_position: cfg_amount(c.max_position),
+            max_total_position: cfg_amount(c.max_total_position),
+            max_position_qty: Qty::from_f64(c.max_position_qty).unwrap_or(Qty::ZERO).to_string(),
+            max_open_orders: c.max_open_orders,
+            risk_per_trade: c.risk_per_trade,
+            stop_distance: c.stop_distance,
+            daily_loss: c.daily_loss,
+            max_drawdown: c.max_drawdown,
+            price_band: c.price_band,
+            orders_per_10s: c.orders_per_10s,
+            orders_per_day: c.orders_per_day,
+            order_cooldown_ms: c.order_cooldown_ms,
+            duplicate_window_ms: c.duplicate_window_ms,
+            kill_flatten: c.kill_flatten,
+            capital: CapitalJson {
+                total: cfg_amount(r.capital.total),
+                reserve: cfg_amount(r.capital.reserve),
+                deployable: cfg_amount(r.capital.deployable()),
+            },
+        };
+        let notionals: Vec<(String, Option<Amount>)> = r
+            .symbols
+            .iter()
+            .zip(&r.positions)
+            .map(|(s, p)| {
+                let n = match p {
+                    Some(p) if !p.qty.is_zero() => (!p.mark.is_zero()).then(|| Amount::notional(p.mark, p.qty.abs())),
+                    _ => Some(Amount::ZERO),
+                };
+                (s.clone(), n)
+            })
+            .collect();
+        let total = notionals.iter().try_fold(Amount::ZERO, |acc, (_, n)| n.map(|n| acc + n));
+        let a = r.risk;
+        let usage = RiskUsageJson {
+            equity: a.map(|a| a.equity.to_string()),
+            peak: a.map(|a| a.peak.to_string()),
+            day_start: a.map(|a| a.day_start.to_string()),
+            daily_pnl: a.map(|a| (a.equity - a.day_start).to_string()),
+            drawdown: a
+                .map(|a| if a.peak > Amount::ZERO { (a.peak - a.equity).to_f64() / a.peak.to_f64() } else { 0.0 }),
+            orders_10s: a.map(|a| a.orders_10s),
+            orders_today: a.map(|a| a.orders_today),
+            ts_ns: a.map(|a| a.ts_ns),
+            position_notional: Ordered(notionals.into_iter().map(|(s, n)| (s, n.map(|n| n.to_string()))).collect()),
+            total_position_notional: total.map(|t| t.to_string()),
+        };
+        RiskJson {
+            kill_switch: kill_code(r.state.kill_switch),
+            halted: r.state.halted,
+            limits,
+            usage,
+            rejects_by_reason: rejects_by_reason(r),
+        }
+    }
+}
+
+/// `GET /risk`: limits, usage against them, the kill switch and refusals by reason.
+pub async fn risk(State(app): State<AppState>) -> Json<RiskJson> {
+    let r = state::read(&app.replica);
+    Json(RiskJson::from_replica(&r))
+}
+
+#[derive(Serialize, Debug)]
+pub struct StrategyJson {
+    pub name: &'static str,
+    /// As of the engine's latest heartbeat or acknowledgement.
+    pub active: bool,
+    /// Latest weight the engine reported (6 decimals after a change), else the configured one.
+    pub weight: Option<f64>,
+    /// Latest signal in [-1, 1]; null until the engine reports the strategy (it reports only
+    /// configured strategies).
+    pub signal: Option<f64>,
+    /// Counters since start, from the latest report (0 until the first).
+    pub signals: u64,
+    pub orders: u64,
+    /// Realized PnL net of fees attributed to the strategy, exact decimal ("0" until the first
+    /// report).
+    pub realized: String,
+    /// Engine time of the latest report, unix ns.
+    pub ts_ns: Option<u64>,
+    /// The strategy's section of the configuration loaded at start.
+    pub params: serde_json::Value,
+}
+
+/// `GET /strategies`: every strategy kind, in index order, keyed by name.
+pub async fn strategies(State(app): State<AppState>) -> Json<Ordered<&'static str, StrategyJson>> {
+    let r = state::read(&app.replica);
+    Json(Ordered(
+        StrategyKind::ALL
+            .iter()
+            .map(|&k| {
+                let snap = r.strategies[k.index()];
+                let s = StrategyJson {
+                    name: k.name(),
+                    active: r.state.active_strategies & (1 << k.index()) != 0,
+                    weight: r.weights[k.index()],
+                    signal: snap.map(|s| s.signal),
+                    signals: snap.map_or(0, |s| s.signals),
+                    orders: snap.map_or(0, |s| s.orders),
+                    realized: snap.map_or(Amount::ZERO, |s| s.realized).to_string(),
+                    ts_ns: snap.map(|s| s.ts_ns),
+                    params: r.strategy_params.get(k.name()).cloned().unwrap_or(serde_json::Value::Null),
+                };
+                (k.name(), s)
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Serialize, Debug)]

@@ -195,6 +195,9 @@ pub struct PriceProcess {
     /// Breakout: steps of the sharp move left, and its drift per step.
     sharp_left: u32,
     sharp_mu: f64,
+    /// An imposed move ([`PriceProcess::shock`]): steps left and extra drift per step.
+    shock_left: u32,
+    shock_mu: f64,
 }
 
 impl PriceProcess {
@@ -215,6 +218,8 @@ impl PriceProcess {
             level: 0.0,
             sharp_left: 0,
             sharp_mu: 0.0,
+            shock_left: 0,
+            shock_mu: 0.0,
         };
         p.enter(Regime::Trend);
         p.left = p.draw.range(500, 1500) as u32;
@@ -269,11 +274,23 @@ impl PriceProcess {
     /// Moves the mid once.
     pub fn step(&mut self) {
         let z = self.draw.gauss().clamp(-6.0, 6.0);
-        let dx = self.drift() + self.sigma * z - LONG_RUN_PULL * self.x;
+        let mut dx = self.drift() + self.sigma * z - LONG_RUN_PULL * self.x;
+        if self.shock_left > 0 {
+            self.shock_left -= 1;
+            dx += self.shock_mu;
+        }
         if self.regime == Regime::Breakout && self.sharp_left > 0 {
             self.sharp_left -= 1;
         }
         self.x = (self.x + dx).clamp(-MAX_LOG_EXCURSION, MAX_LOG_EXCURSION);
+    }
+
+    /// Imposes an extra drift of `bp_per_step` basis points on each of the next `steps` steps,
+    /// on top of the regime (a crash when negative), for scenario tests and demonstrations.
+    /// The random draws are unchanged, so the rest of the market stays the seed's.
+    pub fn shock(&mut self, steps: u32, bp_per_step: f64) {
+        self.shock_left = steps;
+        self.shock_mu = bp_per_step * BP;
     }
 
     /// +1 or −1, biased back towards the start price.
@@ -629,6 +646,12 @@ impl SyntheticMarket {
         put_levels(b, self.sides[ASK].iter().map(|l| (l.px.raw(), l.qty.raw())));
         b.extend_from_slice(b"]}");
         &self.buf
+    }
+
+    /// Drives the mid by `bp_per_step` basis points per price step for the next `steps` steps
+    /// (see [`PriceProcess::shock`]).
+    pub fn shock(&mut self, steps: u32, bp_per_step: f64) {
+        self.process.shock(steps, bp_per_step);
     }
 
     /// The next combined-stream frame and its market time in ns since the Unix epoch

@@ -28,6 +28,9 @@ pub enum CommandKind {
     DumpBook(SymbolId),
     /// Clear the latency histograms.
     ResetLatency,
+    /// Re-arm a tripped kill switch (the only way to clear it). The drawdown peak and the day's
+    /// loss baseline restart from the current equity. `Unchanged` when not tripped.
+    Rearm,
     /// Stop the duty cycle after flushing events.
     Shutdown,
 }

@@ -23,6 +23,7 @@ pub enum Event {
     Latency(LatencySnapshot),
     Strategy(StrategySnapshot),
     Book(BookLevel),
+    RiskState(RiskSnapshot),
 }
 
 impl Event {
@@ -42,6 +43,8 @@ pub struct EngineState {
     pub backpressure: bool,
     /// Bit `k` set when `StrategyKind` with index `k` is active.
     pub active_strategies: u8,
+    /// Tripped kill switch (latched until re-armed), `None` when armed and untripped.
+    pub kill_switch: Option<KillCause>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +114,8 @@ pub struct FillEvent {
 }
 
 /// Why the risk manager refused an order.
+/// Why the risk manager refused an order. Every refusal carries one, is counted per reason and
+/// is reported as a [`RejectEvent`]. `code()` is the stable name used by the API and the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RejectReason {
@@ -118,25 +123,53 @@ pub enum RejectReason {
     Halted = 0,
     /// Audit events are waiting for ring space: no new risk until they are delivered.
     Backpressure = 1,
-    /// The order would take the symbol's position past its limit.
+    /// The order would take the symbol's position past its limit (quantity or notional), or a
+    /// reduce-only order would not reduce.
     MaxPosition = 2,
-    /// No valid, fresh book to price the order against.
+    /// No valid, fresh, uncrossed book to price the order against, or the feed is stale.
     NoMarket = 3,
-    /// Rounded quantity is zero or below the minimum notional.
-    TooSmall = 4,
+    /// Quantity is not positive, off the lot step, or outside the lot size's min/max.
+    LotSize = 4,
     /// Too many orders open at once.
     MaxOpenOrders = 5,
+    /// The kill switch is tripped: no order that increases exposure until re-armed.
+    KillSwitch = 6,
+    /// Order notional below the exchange's minimum notional.
+    MinNotional = 7,
+    /// Limit price off the tick grid.
+    TickSize = 8,
+    /// Price too far from the mid (fat-finger band).
+    PriceBand = 9,
+    /// The same order (symbol, side, quantity, price) was sent within the duplicate window.
+    Duplicate = 10,
+    /// The venue's order-rate limit (per 10 s or per day) would be exceeded.
+    RateLimit = 11,
+    /// The sum of absolute position notionals would pass its limit.
+    MaxTotalPosition = 12,
+    /// Gross exposure would pass the deployable capital (total − reserve).
+    Capital = 13,
+    /// The order risks more than `risk_per_trade` of deployable capital at the stop distance.
+    RiskPerTrade = 14,
 }
 
 impl RejectReason {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 15;
     pub const ALL: [RejectReason; Self::COUNT] = [
         RejectReason::Halted,
         RejectReason::Backpressure,
         RejectReason::MaxPosition,
         RejectReason::NoMarket,
-        RejectReason::TooSmall,
+        RejectReason::LotSize,
         RejectReason::MaxOpenOrders,
+        RejectReason::KillSwitch,
+        RejectReason::MinNotional,
+        RejectReason::TickSize,
+        RejectReason::PriceBand,
+        RejectReason::Duplicate,
+        RejectReason::RateLimit,
+        RejectReason::MaxTotalPosition,
+        RejectReason::Capital,
+        RejectReason::RiskPerTrade,
     ];
     pub const fn code(self) -> &'static str {
         match self {
@@ -144,8 +177,17 @@ impl RejectReason {
             RejectReason::Backpressure => "backpressure",
             RejectReason::MaxPosition => "max_position",
             RejectReason::NoMarket => "no_market",
-            RejectReason::TooSmall => "too_small",
+            RejectReason::LotSize => "lot_size",
             RejectReason::MaxOpenOrders => "max_open_orders",
+            RejectReason::KillSwitch => "kill_switch",
+            RejectReason::MinNotional => "min_notional",
+            RejectReason::TickSize => "tick_size",
+            RejectReason::PriceBand => "price_band",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::RateLimit => "rate_limit",
+            RejectReason::MaxTotalPosition => "max_total_position",
+            RejectReason::Capital => "capital",
+            RejectReason::RiskPerTrade => "risk_per_trade",
         }
     }
     #[inline]
@@ -178,6 +220,47 @@ pub enum RiskEventKind {
     StrategyDeactivated(StrategyKind),
     WeightChanged(StrategyKind),
     FlattenRequested,
+    /// A circuit breaker tripped the kill switch; `value` is the equity then, 1e-8 quote units.
+    KillSwitch(KillCause),
+    /// An operator re-armed the kill switch; `value` is the equity then, 1e-8 quote units. The
+    /// drawdown peak and the day's loss baseline restart from it.
+    Rearmed,
+    /// A new UTC day began; `value` is the equity the day's loss is measured from, 1e-8 units.
+    DayRollover,
+}
+
+/// What tripped the kill switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KillCause {
+    /// The day's loss (since 00:00 UTC) reached `risk.daily_loss` × capital.
+    DailyLoss,
+    /// Equity fell `risk.max_drawdown` below its peak.
+    Drawdown,
+}
+
+impl KillCause {
+    pub const fn code(self) -> &'static str {
+        match self {
+            KillCause::DailyLoss => "daily_loss",
+            KillCause::Drawdown => "drawdown",
+        }
+    }
+}
+
+/// The risk manager's account view, for `/risk` and the store. Amounts in quote currency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RiskSnapshot {
+    /// Capital + realized (net of fees) + unrealized PnL over all symbols.
+    pub equity: Amount,
+    /// Highest equity seen (since start or the last re-arm).
+    pub peak: Amount,
+    /// Equity at the start of the current UTC day (or the last re-arm).
+    pub day_start: Amount,
+    /// Orders sent in the last 10 s and today (UTC), against the venue's limits.
+    pub orders_10s: u32,
+    pub orders_today: u32,
+    pub kill_switch: Option<KillCause>,
+    pub ts_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -314,6 +397,9 @@ pub struct StrategySnapshot {
     pub signal: f64,
     pub signals: u64,
     pub orders: u64,
+    /// Realized PnL (net of fees) attributed to the strategy: each order's realized PnL split
+    /// between the strategies behind it by their weights when it was sent.
+    pub realized: Amount,
     pub ts_ns: u64,
 }
 
