@@ -10,7 +10,7 @@
 
 use hft_shared::config::{CapitalConfig, Config, Mode, RiskConfig};
 use hft_shared::msg::{
-    BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, Percentiles,
+    BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, OrderUpdate, Percentiles,
     PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot,
     StrategySnapshot,
 };
@@ -109,6 +109,8 @@ pub struct Replica {
     pub rejects_by_reason: [u64; RejectReason::COUNT],
     pub recent_orders: VecDeque<OrderEvent>,
     pub recent_fills: VecDeque<FillEvent>,
+    /// Order state changes, newest last.
+    pub recent_updates: VecDeque<OrderUpdate>,
     pub recent_risk: VecDeque<RiskEvent>,
     pub last_ack: Option<CommandAck>,
     /// Per symbol: the latest book dump (answer to `DumpBook`).
@@ -151,6 +153,7 @@ impl Replica {
             rejects_by_reason: [0; RejectReason::COUNT],
             recent_orders: VecDeque::with_capacity(HISTORY),
             recent_fills: VecDeque::with_capacity(HISTORY),
+            recent_updates: VecDeque::with_capacity(HISTORY),
             recent_risk: VecDeque::with_capacity(RISK_HISTORY),
             last_ack: None,
             books: vec![BookDump::default(); n],
@@ -181,6 +184,7 @@ impl Replica {
                 self.orders += 1;
                 push_bounded(&mut self.recent_orders, o, HISTORY);
             }
+            Event::OrderUpdate(u) => push_bounded(&mut self.recent_updates, u, HISTORY),
             Event::Fill(f) => {
                 self.fills += 1;
                 self.apply_fill(&f);

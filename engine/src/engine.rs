@@ -714,6 +714,8 @@ impl Pipeline {
                 self.lat.reset();
                 CmdOutcome::Applied
             }
+            // Market orders fill or expire at once: no order rests, nothing to cancel.
+            CommandKind::CancelAll => CmdOutcome::Unchanged,
             CommandKind::Rearm => {
                 if self.risk.rearm() {
                     let equity = amount_to_fixed8(self.risk.breaker().equity());

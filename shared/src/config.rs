@@ -96,6 +96,8 @@ pub struct Config {
     pub market: MarketConfig,
     pub feed: FeedConfig,
     pub api: ApiConfig,
+    pub exec: ExecConfig,
+    pub live: LiveConfig,
     /// From the environment only; never serialized.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -340,6 +342,31 @@ pub struct FeedConfig {
     /// Capture every received frame to this gzip file (`<ns> <json>` per line); empty = off.
     pub record: String,
 }
+
+/// The fill model of paper, shadow and backtest modes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// Order entry latency: an order reaches the (simulated) venue this long after it is sent, µs.
+    pub order_latency_us: u64,
+    /// Acknowledgement latency: the venue's answer reaches the engine this long after, µs.
+    pub ack_latency_us: u64,
+}
+
+/// Live trading over Binance's WebSocket API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Must be exactly [`LIVE_CONFIRMATION`] for live mode to start.
+    pub confirm: String,
+    /// WebSocket API endpoint for orders and user data.
+    pub api_url: String,
+    /// Binance `recvWindow` for signed requests, ms.
+    pub recv_window_ms: u64,
+}
+
+/// The phrase `live.confirm` must hold for live mode to start.
+pub const LIVE_CONFIRMATION: &str = "I understand this trades real money";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -649,6 +676,19 @@ impl Config {
             mm.max_inventory,
             "filters.step_size <= value <= strategies.marketmaking.max_inventory",
         )?;
+
+        if self.exec.order_latency_us > 10_000_000 {
+            return Err(r("exec.order_latency_us", self.exec.order_latency_us.to_string(), "0 to 10000000"));
+        }
+        if self.exec.ack_latency_us > 10_000_000 {
+            return Err(r("exec.ack_latency_us", self.exec.ack_latency_us.to_string(), "0 to 10000000"));
+        }
+        if !(1..=60_000).contains(&self.live.recv_window_ms) {
+            return Err(r("live.recv_window_ms", self.live.recv_window_ms.to_string(), "1 to 60000 (Binance's maximum)"));
+        }
+        if !(self.live.api_url.starts_with("ws://") || self.live.api_url.starts_with("wss://")) {
+            return Err(r("live.api_url", format!("{:?}", self.live.api_url), "a ws:// or wss:// URL"));
+        }
 
         let e = &self.engine;
         if let Some(core) = e.core

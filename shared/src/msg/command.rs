@@ -28,6 +28,9 @@ pub enum CommandKind {
     DumpBook(SymbolId),
     /// Clear the latency histograms.
     ResetLatency,
+    /// Cancel every open order (all symbols). `Halt` does not cancel by itself; an operator
+    /// halts, then cancels, or flattens.
+    CancelAll,
     /// Re-arm a tripped kill switch (the only way to clear it). The drawdown peak and the day's
     /// loss baseline restart from the current equity. `Unchanged` when not tripped.
     Rearm,

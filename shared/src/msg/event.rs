@@ -14,6 +14,9 @@ pub enum Event {
     Heartbeat(Heartbeat),
     Ack(CommandAck),
     Order(OrderEvent),
+    /// A change of an order's state (acknowledged, partially filled, filled, canceled,
+    /// rejected by the venue, expired). Fills are also reported as `Fill`.
+    OrderUpdate(OrderUpdate),
     Fill(FillEvent),
     Reject(RejectEvent),
     Risk(RiskEvent),
@@ -30,7 +33,7 @@ impl Event {
     /// Audit-relevant events must reach the control plane; the rest may be dropped (counted).
     #[inline]
     pub const fn is_audit(&self) -> bool {
-        matches!(self, Event::Ack(_) | Event::Order(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_))
+        matches!(self, Event::Ack(_) | Event::Order(_) | Event::OrderUpdate(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_))
     }
 }
 
@@ -227,6 +230,53 @@ pub enum RiskEventKind {
     Rearmed,
     /// A new UTC day began; `value` is the equity the day's loss is measured from, 1e-8 units.
     DayRollover,
+}
+
+/// An order's place in its lifecycle: `PendingNew` (sent, not yet acknowledged) → `New`
+/// (acknowledged, resting or working) → `PartiallyFilled` → `Filled`, or a final `Canceled`,
+/// `Rejected` (by the venue or the fill model) or `Expired` (IOC/FOK remainder, or a post-only
+/// order that would have taken liquidity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    PendingNew,
+    New,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    Rejected,
+    Expired,
+}
+
+impl OrderStatus {
+    /// Binance's name for the status (`NEW`, `PARTIALLY_FILLED`, …); `PENDING_NEW` for sent and
+    /// not yet acknowledged.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingNew => "PENDING_NEW",
+            OrderStatus::New => "NEW",
+            OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
+            OrderStatus::Filled => "FILLED",
+            OrderStatus::Canceled => "CANCELED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Expired => "EXPIRED",
+        }
+    }
+    /// No further change can happen.
+    pub const fn is_final(self) -> bool {
+        matches!(self, OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Rejected | OrderStatus::Expired)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrderUpdate {
+    pub id: OrderId,
+    pub symbol: SymbolId,
+    pub status: OrderStatus,
+    /// Cumulative filled quantity.
+    pub filled: Qty,
+    /// Venue error code when `Rejected` by the venue (Binance `code`, e.g. -2010), else 0.
+    pub venue_code: i32,
+    pub ts_ns: u64,
 }
 
 /// What tripped the kill switch.
