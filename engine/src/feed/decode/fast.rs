@@ -5,9 +5,10 @@
 //!
 //! Two tiers, both single forward passes without recursion:
 //! 1. *Binance's layout*: the frame is matched byte for byte against the exact layout Binance
-//!    writes (its key order, no whitespace, 8-decimal strings), with the variable parts — ids,
-//!    decimals, symbol, stream name — read by SWAR. Any difference, however harmless, drops to
-//!    tier 2; a match is unambiguous, so its answer is the general path's answer.
+//!    writes (its key order, no whitespace, 8-decimal strings, symbols of digits and letters),
+//!    with the variable parts — ids, decimals, symbol, stream name — read by SWAR. Any
+//!    difference, however harmless, drops to tier 2; a match is unambiguous, so its answer is
+//!    the general path's answer.
 //! 2. *The scanner*: keys in any order, JSON whitespace anywhere, unknown keys skipped (their
 //!    values checked structurally). It specialises in data objects whose *first* key is their
 //!    discriminator (`"e"` for events, `"u"` for a bookTicker, `"lastUpdateId"` for a
@@ -43,18 +44,22 @@ pub fn decode<'a>(frame: &'a [u8], scratch: &mut DecodeScratch) -> Result<Decode
 
 // ---- tier 1: Binance's exact layout ------------------------------------------------------------
 
-/// The frame in exactly Binance's layout, or `None`.
-#[inline]
+/// The frame in exactly Binance's layout, or `None`. Inlined, so that the answer is built in
+/// [`decode`]'s: returned from a call it had to be copied, and the copy's wide loads of the
+/// narrow stores just made cost a store-forwarding stall on every frame.
+#[inline(always)]
 fn binance_layout<'a>(b: &'a [u8], scratch: &mut DecodeScratch) -> Option<Decoded<'a>> {
     let mut t = Layout { rest: b };
     let wrapped = t.lit(b"{\"stream\":\"");
     // Up to the data object's first key and value, which says the kind (each body below is
     // then written once, for code size).
     let kind = if wrapped {
+        // The wrapper's closing brace: the data object's is then the end of what is left.
+        t.rest = t.rest.strip_suffix(b"}")?;
         // The stream name's symbol up to its first `@`, then the rest of the name (which the
         // literal's closing quote makes exact: it is the stream's kind), `data` and the data
         // object's first key.
-        t.skip(plain_until_at(t.rest)? + 1)?;
+        t.skip(stream_symbol_end(t.rest)? + 1)?;
         if t.lit(b"bookTicker\",\"data\":{\"u\":") {
             Kind::BookTicker
         } else if t.lit(b"depth@100ms\",\"data\":{\"e\":\"depthUpdate\",\"E\":") {
@@ -93,9 +98,6 @@ fn binance_layout<'a>(b: &'a [u8], scratch: &mut DecodeScratch) -> Option<Decode
         Kind::Snapshot => t.snapshot(scratch)?,
         Kind::Ignored => return None,
     };
-    if wrapped && !t.lit(b"}") {
-        return None;
-    }
     t.rest.is_empty().then_some(d)
 }
 
@@ -110,7 +112,7 @@ impl<'a> Layout<'a> {
     #[inline(always)]
     fn lit<const N: usize>(&mut self, s: &[u8; N]) -> bool {
         match self.rest.split_first_chunk::<N>() {
-            Some((head, tail)) if head == s => {
+            Some((head, tail)) if same(head, s) => {
                 self.rest = tail;
                 true
             }
@@ -141,11 +143,10 @@ impl<'a> Layout<'a> {
         self.lit(next).then_some(v)
     }
 
-    /// A string body of printable ASCII without escapes (the opening quote consumed), and its
-    /// closing quote.
+    /// A symbol body (the opening quote consumed; see [`symbol_end`]), and its closing quote.
     #[inline(always)]
     fn text(&mut self) -> Option<&'a [u8]> {
-        let end = plain_end(self.rest)?;
+        let end = symbol_end(self.rest)?;
         let (s, tail) = self.rest.split_at_checked(end)?;
         self.rest = tail.get(1..)?;
         Some(s)
@@ -172,7 +173,10 @@ impl<'a> Layout<'a> {
     /// `["px","qty"],…]` (the opening bracket consumed) into `out`, which must not grow.
     #[inline(always)]
     fn levels(&mut self, out: &mut Vec<Level>) -> Option<()> {
-        self.rest = levels(self.rest, out)?;
+        // An empty side, frequent in diffs, without a call.
+        if !self.lit(b"]") {
+            self.rest = levels(self.rest, out)?;
+        }
         Some(())
     }
 
@@ -258,14 +262,24 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// [`Layout::levels`]: the rest of the frame after them. Not inlined, so that the call sites
-/// share one copy of the loop, and the cursor stays in registers.
+/// `a == b`. LLVM expands a compare of up to 32 bytes into a few wide loads, but makes a longer
+/// one a `bcmp` call: the longer literals (a stream's kind and its data's first key, up to 44
+/// bytes) are compared as two halves, joined without a branch.
+#[inline(always)]
+fn same<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    if N <= 32 {
+        return a == b;
+    }
+    let ((a1, a2), (b1, b2)) = (a.split_at(N / 2), b.split_at(N / 2));
+    (a1 == b1) & (a2 == b2)
+}
+
+/// [`Layout::levels`] of a side that is not empty: the rest of the frame after them. Not
+/// inlined, so that the call sites share one copy of the loop, and the cursor stays in
+/// registers.
 #[inline(never)]
 fn levels<'a>(rest: &'a [u8], out: &mut Vec<Level>) -> Option<&'a [u8]> {
     let mut t = Layout { rest };
-    if t.lit(b"]") {
-        return Some(t.rest);
-    }
     if !t.lit(b"[\"") {
         return None;
     }
@@ -284,7 +298,10 @@ fn levels<'a>(rest: &'a [u8], out: &mut Vec<Level>) -> Option<&'a [u8]> {
 
 // ---- tier 2: the scanner -----------------------------------------------------------------------
 
-/// Any key order and whitespace; see the module docs.
+/// Any key order and whitespace; see the module docs. The rare path: out of line, so that it
+/// takes none of tier 1's registers.
+#[cold]
+#[inline(never)]
 fn scan<'a>(frame: &'a [u8], scratch: &mut DecodeScratch) -> Result<Decoded<'a>, DecodeError> {
     let mut s = Scanner { b: frame, i: 0 };
     s.ws();
@@ -968,19 +985,26 @@ const fn non_digits(w: u64) -> u64 {
     (w.wrapping_sub(0x30 * ONES) | w.wrapping_add(0x46 * ONES)) & HIGH
 }
 
-/// The value of eight ASCII digits (the first one most significant).
+/// The value of eight ASCII digits (the first one most significant). Three steps join
+/// neighbouring lanes — digits, then pairs, then fours — with one multiplication each: with
+/// every other lane of `s` bits masked off, `x * (1 + (k << s)) >> s` puts `lane * k + next
+/// lane` in each lane (no sum overflows its lane).
 #[inline(always)]
 const fn digits8(w: u64) -> u64 {
-    let w = w & (0x0F * ONES);
-    let w = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let w = (w.wrapping_mul(100) + (w >> 16)) & 0x0000_FFFF_0000_FFFF;
-    (w.wrapping_mul(10_000) + (w >> 32)) & 0xFFFF_FFFF
+    let w = (w & (0x0F * ONES)).wrapping_mul(1 + (10 << 8)) >> 8;
+    let w = (w & 0x00FF_00FF_00FF_00FF).wrapping_mul(1 + (100 << 16)) >> 16;
+    (w & 0x0000_FFFF_0000_FFFF).wrapping_mul(1 + (10_000 << 32)) >> 32
 }
 
 /// The value of the first `n` (1..=7) digits of `w`: shifting them to the top makes the
 /// vacated low bytes leading zeros.
 #[inline(always)]
 const fn leading_digits(w: u64, n: usize) -> u64 {
+    if n == 1 {
+        // Spelled out for the compiler, which cannot see through `digits8`'s multiplications
+        // that the other seven are zeros: most quantities have one integer digit.
+        return w & 0x0F;
+    }
     digits8(w << (64 - 8 * n))
 }
 
@@ -996,50 +1020,39 @@ const fn is_plain(c: u8) -> bool {
     c >= 0x20 && c < 0x80 && c != b'"' && c != b'\\'
 }
 
-/// The high bit of every byte that is not plain (see [`is_plain`]) or is `also`: quote,
-/// backslash, control (below 0x20), non-ASCII. Each mask is exact at its first byte, so the lowest
-/// bit of their union is exact.
+/// The high bit of every byte that is not plain (see [`is_plain`]): quote, backslash, control
+/// (below 0x20), non-ASCII. Each mask is exact at its first byte, so the lowest bit of their
+/// union is exact.
 #[inline(always)]
-const fn stops(w: u64, also: u8) -> u64 {
-    zero_bytes(w ^ (also as u64 * ONES))
-        | zero_bytes(w ^ (b'"' as u64 * ONES))
+const fn stops(w: u64) -> u64 {
+    zero_bytes(w ^ (b'"' as u64 * ONES))
         | zero_bytes(w ^ (b'\\' as u64 * ONES))
         | (w.wrapping_sub(0x20 * ONES) & !w & HIGH)
         | (w & HIGH)
 }
 
-/// The index in `s` of the first `target` (`"` or `@`), if every byte before it is plain (see
-/// [`is_plain`]).
+/// The high bit of every byte outside `lo..=hi` (both ASCII); exact up to and including the
+/// first one (a borrow only leaves a byte below `lo`, a carry only one of 0x80 and above).
 #[inline(always)]
-fn plain_until(s: &[u8], target: u8) -> Option<usize> {
-    let mut p = 0;
-    while let Some(w) = s.get(p..).and_then(load8) {
-        let stop = stops(w, target);
-        if stop != 0 {
-            // A branch per length (see `swar_fixed8`): symbols keep their length.
-            return match stop.trailing_zeros() / 8 {
-                0 => byte_at::<0>(w, target, p),
-                1 => byte_at::<1>(w, target, p),
-                2 => byte_at::<2>(w, target, p),
-                3 => byte_at::<3>(w, target, p),
-                4 => byte_at::<4>(w, target, p),
-                5 => byte_at::<5>(w, target, p),
-                6 => byte_at::<6>(w, target, p),
-                _ => byte_at::<7>(w, target, p),
-            };
-        }
-        p += 8;
+const fn outside(w: u64, lo: u8, hi: u8) -> u64 {
+    (w.wrapping_sub(lo as u64 * ONES) | w.wrapping_add((0x7F - hi) as u64 * ONES) | w) & HIGH
+}
+
+/// `p` plus the index in `w` of the byte that the lowest bit of `stop` (non-zero) flags, if
+/// that byte is `end`.
+#[inline(always)]
+fn stop_is(w: u64, stop: u64, end: u8, p: usize) -> Option<usize> {
+    // A branch per length (see `swar_fixed8`): symbols keep their length.
+    match stop.trailing_zeros() / 8 {
+        0 => byte_at::<0>(w, end, p),
+        1 => byte_at::<1>(w, end, p),
+        2 => byte_at::<2>(w, end, p),
+        3 => byte_at::<3>(w, end, p),
+        4 => byte_at::<4>(w, end, p),
+        5 => byte_at::<5>(w, end, p),
+        6 => byte_at::<6>(w, end, p),
+        _ => byte_at::<7>(w, end, p),
     }
-    while let Some(&c) = s.get(p) {
-        if c == target {
-            return Some(p);
-        }
-        if !is_plain(c) {
-            return None;
-        }
-        p += 1;
-    }
-    None
 }
 
 /// `p + K` if byte `K` of `w` is `c`.
@@ -1052,13 +1065,59 @@ fn byte_at<const K: usize>(w: u64, c: u8, p: usize) -> Option<usize> {
 /// [`is_plain`]); `None` if the body holds any other byte first, or ends.
 #[inline(always)]
 fn plain_end(s: &[u8]) -> Option<usize> {
-    plain_until(s, b'"')
+    let mut p = 0;
+    while let Some(w) = s.get(p..).and_then(load8) {
+        let stop = stops(w);
+        if stop != 0 {
+            return stop_is(w, stop, b'"', p);
+        }
+        p += 8;
+    }
+    while let Some(&c) = s.get(p) {
+        if c == b'"' {
+            return Some(p);
+        }
+        if !is_plain(c) {
+            return None;
+        }
+        p += 1;
+    }
+    None
 }
 
-/// The index of the first `@` in a string body `s` whose bytes before it are plain.
+/// Tier 1's symbol in a data object: the index of the closing quote of a string body `s` made
+/// of bytes in `'0'..='Z'` — digits and capitals, as Binance writes symbols, and the few plain
+/// punctuation marks between them, for a single range test. Any other symbol is the
+/// scanner's.
 #[inline(always)]
-fn plain_until_at(s: &[u8]) -> Option<usize> {
-    plain_until(s, b'@')
+fn symbol_end(s: &[u8]) -> Option<usize> {
+    word_end(s, |w| outside(w, b'0', b'Z'), b'"')
+}
+
+/// Tier 1's symbol in a stream name: the index of the first `@` in a string body `s`, if the
+/// bytes before it are in `'0'..='z'` other than `\` — digits and letters, as Binance writes
+/// stream names, and some plain punctuation.
+#[inline(always)]
+fn stream_symbol_end(s: &[u8]) -> Option<usize> {
+    let stops =
+        |w: u64| outside(w, b'0', b'z') | zero_bytes(w ^ (b'@' as u64 * ONES)) | zero_bytes(w ^ (b'\\' as u64 * ONES));
+    word_end(s, stops, b'@')
+}
+
+/// The index in `s` of the first byte that `stops` flags (exactly, as [`outside`] does), if it
+/// is `end`. `None` when fewer than 8 bytes are left to load: tier 1 reads symbols, which more
+/// of the frame always follows.
+#[inline(always)]
+fn word_end(s: &[u8], stops: impl Fn(u64) -> u64, end: u8) -> Option<usize> {
+    let mut p = 0;
+    while let Some(w) = s.get(p..).and_then(load8) {
+        let stop = stops(w);
+        if stop != 0 {
+            return stop_is(w, stop, end, p);
+        }
+        p += 8;
+    }
+    None
 }
 
 const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
@@ -1073,30 +1132,32 @@ fn swar_u64(s: &[u8]) -> Option<(u64, &[u8])> {
     if (w1 & 0xFF) == u64::from(b'0') {
         return None;
     }
-    // A branch per digit count (see `swar_fixed8`): ids keep their length.
-    match non_digits(w1).trailing_zeros() / 8 {
-        1 => Some((leading_digits(w1, 1), s.get(1..)?)),
-        2 => Some((leading_digits(w1, 2), s.get(2..)?)),
-        3 => Some((leading_digits(w1, 3), s.get(3..)?)),
-        4 => Some((leading_digits(w1, 4), s.get(4..)?)),
-        5 => Some((leading_digits(w1, 5), s.get(5..)?)),
-        6 => Some((leading_digits(w1, 6), s.get(6..)?)),
-        7 => Some((leading_digits(w1, 7), s.get(7..)?)),
-        8 => {
-            let w2 = load8(after1)?;
-            let hi = digits8(w1);
-            match non_digits(w2).trailing_zeros() / 8 {
-                0 => Some((hi, after1)),
-                1 => Some((hi * POW10[1] + leading_digits(w2, 1), after1.get(1..)?)),
-                2 => Some((hi * POW10[2] + leading_digits(w2, 2), after1.get(2..)?)),
-                3 => Some((hi * POW10[3] + leading_digits(w2, 3), after1.get(3..)?)),
-                4 => Some((hi * POW10[4] + leading_digits(w2, 4), after1.get(4..)?)),
-                5 => Some((hi * POW10[5] + leading_digits(w2, 5), after1.get(5..)?)),
-                6 => Some((hi * POW10[6] + leading_digits(w2, 6), after1.get(6..)?)),
-                7 => Some((hi * POW10[7] + leading_digits(w2, 7), after1.get(7..)?)),
-                _ => None,
-            }
-        }
+    let short = non_digits(w1);
+    if short != 0 {
+        // A branch per digit count (see `swar_fixed8`): ids keep their length.
+        return match short.trailing_zeros() / 8 {
+            1 => Some((leading_digits(w1, 1), s.get(1..)?)),
+            2 => Some((leading_digits(w1, 2), s.get(2..)?)),
+            3 => Some((leading_digits(w1, 3), s.get(3..)?)),
+            4 => Some((leading_digits(w1, 4), s.get(4..)?)),
+            5 => Some((leading_digits(w1, 5), s.get(5..)?)),
+            6 => Some((leading_digits(w1, 6), s.get(6..)?)),
+            7 => Some((leading_digits(w1, 7), s.get(7..)?)),
+            _ => None,
+        };
+    }
+    // Eight digits and more: Binance's ids and times (11 and 13 digits) go straight here.
+    let w2 = load8(after1)?;
+    let hi = digits8(w1);
+    match non_digits(w2).trailing_zeros() / 8 {
+        0 => Some((hi, after1)),
+        1 => Some((hi * POW10[1] + leading_digits(w2, 1), after1.get(1..)?)),
+        2 => Some((hi * POW10[2] + leading_digits(w2, 2), after1.get(2..)?)),
+        3 => Some((hi * POW10[3] + leading_digits(w2, 3), after1.get(3..)?)),
+        4 => Some((hi * POW10[4] + leading_digits(w2, 4), after1.get(4..)?)),
+        5 => Some((hi * POW10[5] + leading_digits(w2, 5), after1.get(5..)?)),
+        6 => Some((hi * POW10[6] + leading_digits(w2, 6), after1.get(6..)?)),
+        7 => Some((hi * POW10[7] + leading_digits(w2, 7), after1.get(7..)?)),
         _ => None,
     }
 }
@@ -1220,7 +1281,49 @@ mod tests {
         assert_eq!(swar_u64(b"1234567890123456,"), None);
     }
 
+    #[test]
+    fn tier1_symbols_take_binance_spellings() {
+        assert_eq!(symbol_end(b"BTCUSDT\",\"b\":\"1"), Some(7));
+        assert_eq!(symbol_end(b"1000SATSUSDT\",\"b\":\"1"), Some(12));
+        assert_eq!(stream_symbol_end(b"btcusdt@bookTicker\""), Some(7));
+        assert_eq!(stream_symbol_end(b"1000satsusdt@depth@100ms\""), Some(12));
+        // Left to the scanner: other spellings, escapes, the wrong end, too little to load.
+        for s in [&b"btcusdt\",\"b\":\"1"[..], b"BTC\\u0055SDT\",", b"BTC USDT\",\"b\"", b"BTC\"}"] {
+            assert_eq!(symbol_end(s), None, "{}", String::from_utf8_lossy(s));
+        }
+        for s in [&b"btc\\u0040usdt@trade\""[..], b"btc\"@trade\",\"data\"", b"btcusdt\",\"data\":{}", b"btc@"] {
+            assert_eq!(stream_symbol_end(s), None, "{}", String::from_utf8_lossy(s));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn outside_flags_the_first_byte_out_of_range(bytes in any::<[u8; 8]>(), lo in 0u8..0x80, hi in 0u8..0x80) {
+            let stop = outside(u64::from_le_bytes(bytes), lo, hi);
+            let first = bytes.iter().position(|c| !(lo..=hi).contains(c));
+            prop_assert_eq!(first.map(|i| 8 * i + 7), (stop != 0).then(|| stop.trailing_zeros() as usize));
+        }
+
+        #[test]
+        fn tier1_symbols_are_plain_strings(
+            symbol in "[0-9A-Za-z]{0,10}[0-9A-Za-z@\\\\\" ~\u{1}\u{e9}]?[0-9A-Za-z]{0,4}",
+            tail in "[\"@]?[0-9a-z\",@:]{0,12}",
+        ) {
+            // The scanner's rule (plain bytes up to the closing quote) is the general path's for
+            // a symbol; tier 1 may take fewer, never more, and must find the same end.
+            for symbol in [symbol.clone(), symbol.to_ascii_uppercase()] {
+                let s = [symbol.as_bytes(), tail.as_bytes()].concat();
+                if let Some(i) = symbol_end(&s) {
+                    prop_assert_eq!(plain_end(&s), Some(i));
+                    prop_assert!(s[..i].iter().all(|c| (b'0'..=b'Z').contains(c)));
+                }
+                if let Some(i) = stream_symbol_end(&s) {
+                    prop_assert_eq!(s[i], b'@');
+                    prop_assert!(s[..i].iter().all(|&c| is_plain(c) && c != b'@'));
+                }
+            }
+        }
+
         #[test]
         fn swar_fixed8_agrees_with_parse_fixed8(body in "-?[0-9]{0,12}(\\.[0-9]{0,11})?", tail in "[0-9\"., ]{0,10}") {
             check_fixed8(body.as_bytes(), tail.as_bytes())?;
