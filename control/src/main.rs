@@ -43,8 +43,9 @@ enum Cmd {
     Replay(replay::ReplayArgs),
     /// Record the live market-data stream to a capture file (`<ns> <json>` per line, gzip).
     Record(record::RecordArgs),
-    /// Serve Binance's market-data protocols on loopback from a capture or the synthetic market.
-    VenueSim(venue_sim::VenueSimArgs),
+    /// Serve Binance's market-data and trading protocols on loopback: a capture or the synthetic
+    /// market, and a simulated account trading against it.
+    VenueSim(Box<venue_sim::VenueSimArgs>),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
         Cmd::Run => run::run(cli.config),
         Cmd::Replay(args) => replay::run(args, cli.config),
         Cmd::Record(args) => record::run(args, cli.config),
-        Cmd::VenueSim(args) => venue_sim::run(args, cli.config),
+        Cmd::VenueSim(args) => venue_sim::run(*args, cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,8 @@
 use crate::book::{Book, BookError, DiffOutcome, SyncState};
 use crate::clock::Clock;
 use crate::events::EventSink;
-use crate::exec::PaperExec;
+use crate::exec::orders::{OrderError, OrderTable};
+use crate::exec::sim::{REPORTS_PER_ORDER, Report, ReportKind, SimVenue};
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::record::Recorder;
 use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
@@ -21,7 +22,7 @@ use crate::telemetry::Latency;
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
-    Heartbeat, LatencySnapshot, Liquidity, OrderEvent, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
+    Heartbeat, LatencySnapshot, OrderEvent, OrderStatus, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
     RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
@@ -39,6 +40,15 @@ pub const REJECT_EVENT_INTERVAL_NS: u64 = 1_000_000_000;
 pub const DIFF_BUFFER_BYTES: usize = 4 << 20;
 /// Diff frames buffered per symbol while waiting for a snapshot (Binance: 10/s per symbol).
 pub const DIFF_BUFFER_FRAMES: usize = 1024;
+/// Finished orders kept for inspection (order history).
+pub const ORDER_HISTORY: usize = 1024;
+
+/// Orders the table and the fill model hold at once: every open order the risk manager allows,
+/// plus reduce-only orders (flatten) and those finishing in flight.
+fn order_capacity(cfg: &Config) -> usize {
+    2 * cfg.risk.max_open_orders as usize + 2 * cfg.symbols.len() + 16
+}
+
 /// How long shutdown waits for parked audit events to be delivered.
 pub const SHUTDOWN_FLUSH_NS: u64 = 2_000_000_000;
 
@@ -160,7 +170,12 @@ pub struct Pipeline {
     risk: RiskManager,
     positions: Vec<Position>,
     marks: Vec<Px>,
-    exec: PaperExec,
+    /// Every order the engine sent, through its lifecycle.
+    orders: OrderTable,
+    /// The fill model (paper, shadow, backtest): the venue the orders go to.
+    venue: SimVenue,
+    /// Reports taken from the venue in one poll (capacity: all it can hold).
+    reports: Vec<Report>,
     sink: EventSink,
     lat: Latency,
     counters: Counters,
@@ -201,7 +216,9 @@ impl Pipeline {
             risk: RiskManager::new(cfg),
             positions: vec![Position::default(); n],
             marks: vec![Px::ZERO; n],
-            exec: PaperExec::new(cfg),
+            orders: OrderTable::new(order_capacity(cfg), ORDER_HISTORY),
+            venue: SimVenue::new(cfg, order_capacity(cfg)),
+            reports: Vec::with_capacity(order_capacity(cfg) * REPORTS_PER_ORDER),
             sink: EventSink::new(events, cfg.engine.audit_overflow),
             lat: Latency::new(),
             counters: Counters::default(),
@@ -240,6 +257,14 @@ impl Pipeline {
     pub fn orchestrator(&self) -> &Orchestrator {
         &self.orch
     }
+    /// The engine's orders: open ones, history, execution statistics.
+    pub fn orders(&self) -> &OrderTable {
+        &self.orders
+    }
+    /// The fill model's counters (paper, shadow, backtest).
+    pub fn venue(&self) -> &SimVenue {
+        &self.venue
+    }
     /// Realized PnL (net of fees) of orders no strategy sent: operator and kill-switch flattens.
     /// With the strategies' attributed PnL it sums to the positions' realized PnL exactly.
     pub fn unattributed_realized(&self) -> Amount {
@@ -272,6 +297,8 @@ impl Pipeline {
     pub fn on_frame(&mut self, kind: FrameKind, bytes: &[u8], recv_raw: u64, ts_ns: u64) -> FrameOutcome {
         let mut out = FrameOutcome::default();
         self.counters.frames += 1;
+        // The venue's answers due by now, matched against the books as they were.
+        self.poll_venue(ts_ns);
         let res = decode::decode(bytes, &mut self.scratch);
         let t_dec = self.clock.raw();
         self.lat.record(Stage::Decode, self.clock.delta_ns(recv_raw, t_dec));
@@ -294,6 +321,7 @@ impl Pipeline {
                         if self.replay_buffered(i, ts_ns).is_err() {
                             out.resync = Some(sym);
                         }
+                        self.venue.on_book(sym, &self.books[i], ts_ns);
                     }
                     Err(_) => {
                         self.counters.bad_snapshots += 1;
@@ -321,6 +349,7 @@ impl Pipeline {
                 match r {
                     Ok(DiffOutcome::Applied) => {
                         self.book_ts[i] = ts_ns;
+                        self.venue.on_book(SymbolId(i as u16), &self.books[i], ts_ns);
                         if self.feed[i] != FeedState::Live && self.books[i].is_valid() {
                             self.set_feed(i, FeedState::Live, ts_ns);
                         }
@@ -369,6 +398,7 @@ impl Pipeline {
                     self.counters.trade_gaps += 1;
                 }
                 self.last_trade_id[i] = t.trade_id;
+                self.venue.on_trade(SymbolId(i as u16), t.px, t.qty, t.buyer_is_maker, ts_ns);
                 self.volume[i] = Qty(self.volume[i].raw().saturating_add(t.qty.raw().max(0)));
             }
             Ok(Decoded::AggTrade(_)) | Ok(Decoded::Ignored) => {}
@@ -457,6 +487,17 @@ impl Pipeline {
         if u != BreakerUpdate::default() {
             self.on_breaker(u, ts_ns);
         }
+        // Tripped with `kill_flatten`: keep flattening until flat (orders in flight at the trip
+        // may fill after the first flatten), one order at a time, at the order cadence.
+        if self.kill_flatten
+            && self.risk.kill_switch().is_some()
+            && !self.positions[i].qty.is_zero()
+            && self.pending(i) == 0
+            && ts_ns.saturating_sub(self.last_attempt_ns[i]) >= self.cooldown_ns
+        {
+            self.last_attempt_ns[i] = ts_ns;
+            return self.flatten_symbol(i, ts_ns);
+        }
         let tick = Tick {
             bid: q.bid,
             ask: q.ask,
@@ -476,7 +517,8 @@ impl Pipeline {
         let touch = if target > 0.0 { q.ask } else { q.bid };
         let target_qty = Qty::from_f64(target.abs() * self.max_position_f64 / touch.to_f64()).unwrap_or(Qty::ZERO);
         let target_qty = Qty(self.risk.round_qty(target_qty).raw() * if target < 0.0 { -1 } else { 1 });
-        let pos = self.positions[i].qty;
+        // What the position will be once the open orders are done.
+        let pos = Qty(self.positions[i].qty.raw() + self.pending(i));
         let diff = Qty(target_qty.raw() - pos.raw());
         if diff.is_zero() {
             return 0;
@@ -516,7 +558,7 @@ impl Pipeline {
             positions: &self.positions,
             marks: &self.marks,
             mid: self.quotes[i].mid(),
-            open_orders: 0,
+            open_orders: self.orders.open_count() as u32,
             backpressure: self.sink.blocked(),
             market_ok: self.market_ok(i, ts_ns),
         };
@@ -544,6 +586,17 @@ impl Pipeline {
             strategies: contributors,
             reduce_only: intent.reduce_only,
         };
+        // The order's client id carries the update id of the quote behind it, so a venue can
+        // trace it to the frame that caused it (wire-to-wire latency).
+        let trace = self.quotes[i].update_id;
+        if let Err(e) = self.orders.insert(&order, trace, self.orch.shares(contributors)) {
+            // Only a full table can refuse a well-formed order; the open-order limit is far
+            // below its capacity, so this is a bound, not a path.
+            debug_assert_eq!(e, OrderError::Full);
+            self.risk.rejects[RejectReason::MaxOpenOrders.index()] += 1;
+            self.refuse(&intent, RejectReason::MaxOpenOrders, ts_ns);
+            return 0;
+        }
         let t_enc = self.clock.raw();
         self.lat.record(Stage::OrderEncode, self.clock.delta_ns(t_risk, t_enc));
         let t2o = self.clock.delta_ns(recv_raw, t_enc);
@@ -553,46 +606,93 @@ impl Pipeline {
         self.lat.record(Stage::TickToOrder, t2o);
         self.counters.orders += 1;
         self.orch.count_order(contributors);
+        if self.venue.submit(&order, ts_ns).is_err() {
+            // The fill model is full: the order never left. Closed as rejected, reported.
+            if let Ok(o) = self.orders.close(id, OrderStatus::Rejected, 0, ts_ns) {
+                self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+            }
+        }
+        1
+    }
 
-        // Paper fill against our own book.
-        let shares = self.orch.shares(contributors);
+    /// Signed quantity the open orders of symbol `i` would still add to its position.
+    #[inline]
+    fn pending(&self, i: usize) -> i64 {
+        self.orders
+            .open_orders()
+            .iter()
+            .filter(|o| o.symbol.index() == i)
+            .map(|o| o.side.sign() * o.remaining().raw())
+            .sum()
+    }
+
+    /// Takes the venue's reports due by `ts_ns` and applies each: order states, fills,
+    /// positions, attributed PnL, breakers.
+    fn poll_venue(&mut self, ts_ns: u64) {
+        // Nothing due (no arrival, no answer): the common case, one comparison.
+        if self.venue.next_event_ns().is_none_or(|t| t > ts_ns) {
+            return;
+        }
+        let mut reports = std::mem::take(&mut self.reports);
+        reports.clear();
+        // Capacity is every report the venue can hold: nothing is dropped here.
+        self.venue.poll(ts_ns, &self.books, |r| {
+            if reports.len() < reports.capacity() {
+                reports.push(*r);
+            }
+        });
+        for r in &reports {
+            self.on_report(r, ts_ns);
+        }
+        self.reports = reports;
+    }
+
+    fn on_report(&mut self, r: &Report, ts_ns: u64) {
+        let Ok(Some(o)) = r.apply(&mut self.orders) else {
+            // A refused cancel, or a report the table refused (counted in its stats).
+            return;
+        };
+        self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+        let ReportKind::Fill(f) = r.kind else { return };
+        let i = r.symbol.index();
         let realized_before = self.positions[i].realized_net();
         let pos = &mut self.positions[i];
-        let sink = &mut self.sink;
-        let counters = &mut self.counters;
-        let mut filled = 0i64;
-        let want = intent.qty.raw();
-        self.exec.fill_market(&self.books[i], intent.side, intent.qty, |px, qty, fee| {
-            pos.on_fill(intent.side, px, qty, fee);
-            filled += qty.raw();
-            counters.fills += 1;
-            sink.emit(
-                Event::Fill(FillEvent {
-                    order: id,
-                    symbol: SymbolId(i as u16),
-                    side: intent.side,
-                    liquidity: Liquidity::Taker,
-                    last: filled == want,
-                    px,
-                    qty,
-                    fee,
-                    position: pos.qty,
-                    realized: pos.realized_net(),
-                    ts_ns: order.ts_ns,
-                }),
-                ts_ns,
-            );
-        });
-        // The PnL this order realized (net of its fees) goes to the strategies behind it, by
-        // their weights when it was sent; an operator's flatten has none.
+        pos.on_fill(r.side, f.px, f.qty, f.fee);
+        self.counters.fills += 1;
+        let fill = FillEvent {
+            order: r.id,
+            symbol: r.symbol,
+            side: r.side,
+            liquidity: f.liquidity,
+            last: f.last,
+            px: f.px,
+            qty: f.qty,
+            fee: f.fee,
+            position: pos.qty,
+            realized: pos.realized_net(),
+            ts_ns: r.ts_ns,
+        };
+        self.sink.emit(Event::Fill(fill), ts_ns);
+        // The PnL this fill realized (net of its fee) goes to the strategies behind the order,
+        // by their weights when it was sent; an operator's flatten has none.
         let delta = self.positions[i].realized_net() - realized_before;
-        self.unattributed_realized += self.orch.attribute(shares, delta);
+        self.unattributed_realized += self.orch.attribute(o.shares, delta);
         // Fees and realized PnL move equity: the breakers see every fill.
         let u = self.risk.mark(i, &self.positions[i], self.marks[i], ts_ns);
         if u != BreakerUpdate::default() {
             self.on_breaker(u, ts_ns);
         }
-        1
+    }
+
+    /// Cancels every open order; whether there was any.
+    fn cancel_all(&mut self, ts_ns: u64) -> bool {
+        let open = self.orders.open_count();
+        for k in 0..open {
+            let id = self.orders.open_orders()[k].id;
+            let _ = self.orders.request_cancel(id);
+        }
+        let _ = self.venue.cancel_all(ts_ns);
+        open > 0
     }
 
     /// Reports a day rollover or a kill-switch trip; a trip flattens when `risk.kill_flatten`.
@@ -714,8 +814,13 @@ impl Pipeline {
                 self.lat.reset();
                 CmdOutcome::Applied
             }
-            // Market orders fill or expire at once: no order rests, nothing to cancel.
-            CommandKind::CancelAll => CmdOutcome::Unchanged,
+            CommandKind::CancelAll => {
+                if self.cancel_all(ts_ns) {
+                    CmdOutcome::Applied
+                } else {
+                    CmdOutcome::Unchanged
+                }
+            }
             CommandKind::Rearm => {
                 if self.risk.rearm() {
                     let equity = amount_to_fixed8(self.risk.breaker().equity());
@@ -754,23 +859,30 @@ impl Pipeline {
         }
     }
 
-    /// Reduce-only market orders that bring every position to zero.
+    /// Cancels every open order, then sends reduce-only market orders that bring every position
+    /// to zero.
     fn flatten(&mut self, ts_ns: u64) {
+        self.cancel_all(ts_ns);
         for i in 0..self.positions.len() {
-            let pos = self.positions[i].qty;
-            if pos.is_zero() {
-                continue;
-            }
-            let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
-            let q = self.quotes[i];
-            let px = match side {
-                Side::Buy => q.ask,
-                Side::Sell => q.bid,
-            };
-            let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true };
-            let now = self.clock.raw();
-            self.submit(intent, q.mid(), 0, now, now, ts_ns);
+            self.flatten_symbol(i, ts_ns);
         }
+    }
+
+    /// A reduce-only market order closing symbol `i`'s position; returns orders sent.
+    fn flatten_symbol(&mut self, i: usize, ts_ns: u64) -> u32 {
+        let pos = self.positions[i].qty;
+        if pos.is_zero() {
+            return 0;
+        }
+        let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
+        let q = self.quotes[i];
+        let px = match side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        };
+        let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true };
+        let now = self.clock.raw();
+        self.submit(intent, q.mid(), 0, now, now, ts_ns)
     }
 
     /// Stats, positions, strategies, and latency (all stages when `all_latency`, else the next

@@ -8,7 +8,10 @@ use hft_shared::msg::{Command, Event, RejectReason, RiskEventKind};
 
 #[test]
 fn full_event_ring_closes_risk_and_loses_no_audit_event() {
-    let toml = "[market]\nrate = 0\n[engine]\nevent_ring = 64\nsnapshot_ms = 10\nheartbeat_ms = 10\n[risk]\norder_cooldown_ms = 0\n";
+    // The market runs as fast as the CPU allows: lift the venue's order-rate limit and the
+    // duplicate window, which would otherwise silence the order path within milliseconds.
+    let toml = "[market]\nrate = 0\n[engine]\nevent_ring = 64\nsnapshot_ms = 10\nheartbeat_ms = 10\n\
+                [risk]\norder_cooldown_ms = 0\norders_per_10s = 100000\norders_per_day = 100000000\nduplicate_window_ms = 0\n";
     let cfg = Config::from_toml_str(toml, &|_| None).expect("config");
     let (_cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(16);
     let (ev_tx, mut ev_rx) = rtrb::RingBuffer::<Event>::new(cfg.engine.event_ring);
@@ -22,7 +25,7 @@ fn full_event_ring_closes_risk_and_loses_no_audit_event() {
         assert!(passes < 1_000_000, "the ring never filled");
     }
     let orders_at_block = engine.pipeline().counters().orders;
-    for _ in 0..20_000 {
+    for _ in 0..200_000 {
         engine.poll();
     }
     let c = engine.pipeline().counters();

@@ -185,9 +185,13 @@ fn a_trip_flattens_when_configured() {
     h.market.shock(4_000, -8.0);
     let seen = h.run_until_trip(20_000);
     assert_eq!(seen.trips, vec![KillCause::DailyLoss]);
-    // The flatten went out with the trip: reduce-only, back to zero.
+    // The flatten went out with the trip, reduce-only; orders in flight then may fill after it,
+    // and the engine flattens again until flat. Every order from the trip on reduces.
     let last = seen.orders.last().expect("the flatten order");
     assert!(last.0.reduce_only && last.0.side == Side::Sell);
+    let settle = h.run(300);
+    assert!(settle.orders.iter().all(|(o, _)| o.reduce_only), "only flattening orders after the trip");
+    assert!(settle.increasing().is_empty());
     assert_eq!(h.pos, Qty::ZERO, "flat after the trip");
     let after = h.run(3_000);
     assert!(after.orders.is_empty(), "from flat every order increases exposure: none may go out");

@@ -684,7 +684,11 @@ impl Config {
             return Err(r("exec.ack_latency_us", self.exec.ack_latency_us.to_string(), "0 to 10000000"));
         }
         if !(1..=60_000).contains(&self.live.recv_window_ms) {
-            return Err(r("live.recv_window_ms", self.live.recv_window_ms.to_string(), "1 to 60000 (Binance's maximum)"));
+            return Err(r(
+                "live.recv_window_ms",
+                self.live.recv_window_ms.to_string(),
+                "1 to 60000 (Binance's maximum)",
+            ));
         }
         if !(self.live.api_url.starts_with("ws://") || self.live.api_url.starts_with("wss://")) {
             return Err(r("live.api_url", format!("{:?}", self.live.api_url), "a ws:// or wss:// URL"));

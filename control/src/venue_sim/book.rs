@@ -8,10 +8,14 @@
 //! Once synced, every diff is applied, even one that does not continue the sequence (a gap in
 //! the capture itself is logged once and served as recorded).
 //!
-//! Runs on the tokio runtime behind a `std::sync::Mutex` held only for an apply or a render;
-//! allocates freely (sorted maps, unbounded depth).
+//! For matching, [`Books::levels`] shows a side as of the newer of the book and the symbol's
+//! last book ticker: a ticker newer than the last diff (tickers are sent as changes happen, diffs
+//! every 100 ms) replaces the levels better than its price with its own level.
+//!
+//! Runs on the tokio runtime behind a `std::sync::Mutex` held only for an apply, a render or a
+//! match; allocates freely (sorted maps, unbounded depth).
 
-use super::wire::{self, Diff, Level, Snapshot};
+use super::wire::{self, Diff, Level, Snapshot, Ticker};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Diffs kept per symbol while waiting for a snapshot (oldest dropped beyond it).
@@ -31,6 +35,8 @@ struct SymBook {
     buffered: VecDeque<Diff>,
     /// A sequence gap of the source was already reported since the last snapshot.
     gap_reported: bool,
+    /// The newest book ticker seen.
+    ticker: Option<Ticker>,
 }
 
 impl SymBook {
@@ -56,6 +62,27 @@ impl SymBook {
         Self::set(&mut self.bids, &d.bids);
         Self::set(&mut self.asks, &d.asks);
         self.id = Some(d.final_id);
+    }
+
+    /// The last ticker when it is newer than the book (or the book is not synced).
+    fn newer_ticker(&self) -> Option<&Ticker> {
+        self.ticker.as_ref().filter(|t| self.id.is_none_or(|id| t.update_id > id))
+    }
+
+    /// One side's levels, best first (see [`Books::levels`]).
+    fn levels(&self, bids: bool) -> Box<dyn Iterator<Item = Level> + '_> {
+        let side = if bids { &self.bids } else { &self.asks };
+        let top = self.newer_ticker().map(|t| if bids { t.bid } else { t.ask });
+        let book: Box<dyn Iterator<Item = (&i64, &i64)> + '_> = match (self.id.is_some(), top) {
+            // Unsynced: only the ticker; a ticker price of 0: this side is empty.
+            (false, _) | (true, Some((0, _))) => Box::new(std::iter::empty()),
+            (true, None) if bids => Box::new(side.iter().rev()),
+            (true, None) => Box::new(side.iter()),
+            (true, Some((px, _))) if bids => Box::new(side.range(..px).rev()),
+            (true, Some((px, _))) => Box::new(side.range(px + 1..)),
+        };
+        let top = top.filter(|&(px, qty)| px > 0 && qty > 0);
+        Box::new(top.into_iter().chain(book.map(|(&px, &qty)| (px, qty))))
     }
 
     fn init(&mut self, symbol: &str, s: &Snapshot) {
@@ -117,6 +144,29 @@ impl Books {
     pub fn note_symbol(&mut self, symbol: &str) {
         if !self.syms.contains_key(symbol) {
             self.syms.insert(symbol.to_owned(), SymBook::default());
+        }
+    }
+
+    /// Whether `symbol` (upper case) has appeared in the source.
+    pub fn knows(&self, symbol: &str) -> bool {
+        self.syms.contains_key(symbol)
+    }
+
+    /// Records a book ticker as it is broadcast (the newest wins).
+    pub fn note_ticker(&mut self, symbol: &str, t: Ticker) {
+        let b = self.syms.entry(symbol.to_owned()).or_default();
+        if b.ticker.is_none_or(|old| t.update_id >= old.update_id) {
+            b.ticker = Some(t);
+        }
+    }
+
+    /// `symbol`'s bids (or asks), best first, as of the newer of its book and its last ticker:
+    /// when the ticker is newer, its level replaces every better one. Before the first snapshot,
+    /// only the ticker's level; empty for an unknown symbol.
+    pub fn levels(&self, symbol: &str, bids: bool) -> Box<dyn Iterator<Item = Level> + '_> {
+        match self.syms.get(symbol) {
+            Some(b) => b.levels(bids),
+            None => Box::new(std::iter::empty()),
         }
     }
 
@@ -236,6 +286,35 @@ mod tests {
         );
         let st = b.status();
         assert_eq!(st, [SymStatus { symbol: "BTCUSDT".into(), last_diff: Some(11), book_id: Some(11) }]);
+    }
+
+    #[test]
+    fn a_newer_ticker_overlays_the_top_of_the_book() {
+        let mut b = Books::default();
+        b.apply_diff(diff(11, 11, &[], &[]));
+        b.apply_snapshot_line(snap(10));
+        let side = |b: &Books, bids| b.levels("BTCUSDT", bids).collect::<Vec<_>>();
+        assert_eq!(side(&b, true), [(99 * P, P), (98 * P, P)]);
+        assert_eq!(side(&b, false), [(101 * P, P)]);
+        // Newer than the book (11): bids above 98.5 are gone, the ask is at 100.
+        let t = Ticker { update_id: 12, bid: (98 * P + P / 2, 2 * P), ask: (100 * P, 3 * P) };
+        b.note_ticker("BTCUSDT", t);
+        assert_eq!(side(&b, true), [(98 * P + P / 2, 2 * P), (98 * P, P)]);
+        assert_eq!(side(&b, false), [(100 * P, 3 * P), (101 * P, P)]);
+        // An older ticker does not replace it; a diff as new as the ticker wins over it.
+        b.note_ticker("BTCUSDT", Ticker { update_id: 5, ..t });
+        assert_eq!(side(&b, false)[0], (100 * P, 3 * P));
+        b.apply_diff(diff(12, 12, &[(99 * P, 0)], &[]));
+        assert_eq!(side(&b, true), [(98 * P, P)]);
+        assert_eq!(side(&b, false), [(101 * P, P)]);
+        assert!(b.knows("BTCUSDT") && !b.knows("ETHUSDT"));
+        assert_eq!(b.levels("ETHUSDT", true).count(), 0);
+        // Unsynced: the ticker alone.
+        b.note_ticker("ETHUSDT", Ticker { update_id: 1, bid: (P, P), ask: (0, 0) });
+        assert_eq!(
+            (side(&b, true).len(), b.levels("ETHUSDT", true).count(), b.levels("ETHUSDT", false).count()),
+            (1, 1, 0)
+        );
     }
 
     #[test]

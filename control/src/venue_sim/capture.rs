@@ -81,7 +81,7 @@ fn parse_line(line: &[u8], clock: &mut PassClock) -> anyhow::Result<Option<Item>
         .ok_or_else(|| anyhow!("the receive time is not an integer of ns"))?;
     let json = String::from_utf8(line[sp + 1..].to_vec()).map_err(|_| anyhow!("not UTF-8"))?;
     Ok(Some(match wire::parse(json)? {
-        Parsed::Frame { frame, diff } => Item::Frame { at_ns: clock.advance(ns), frame, diff },
+        Parsed::Frame { frame, data } => Item::Frame { at_ns: clock.advance(ns), frame, data },
         Parsed::Snapshot(s) => Item::Snapshot(s),
     }))
 }
@@ -167,7 +167,9 @@ mod tests {
 
     fn item_kind(i: &Item) -> String {
         match i {
-            Item::Frame { at_ns, frame, diff } => format!("F{at_ns}:{}:{}", frame.stream, diff.is_some()),
+            Item::Frame { at_ns, frame, data } => {
+                format!("F{at_ns}:{}:{}", frame.stream, matches!(data, wire::Data::Diff(_)))
+            }
             Item::Snapshot(s) => format!("S{}", s.last_update_id),
             Item::Restart => "R".into(),
             Item::End => "E".into(),

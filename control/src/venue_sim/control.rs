@@ -1,6 +1,6 @@
-//! The operator's side of the simulator: `GET /control/status` and the fault triggers
-//! `POST /control/{drop,gap,malformed,stall?ms=D}`. No token: the simulator is a test fixture
-//! that binds to loopback unless told otherwise.
+//! The operator's side of the simulator: `GET /control/status`, `GET /control/latency` (the
+//! wire-to-wire percentiles) and the fault triggers `POST /control/{drop,gap,malformed,stall?ms=D}`.
+//! No token: the simulator is a test fixture that binds to loopback unless told otherwise.
 //!
 //! Runs on the tokio runtime; allocates freely.
 
@@ -46,7 +46,14 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "skipped_lines": n(&st.skipped_lines),
         "last_update_id": last,
         "snapshot_update_id": snap,
+        "open_orders": shared.venue().open_orders(None).count(),
     }))
+}
+
+/// `GET /control/latency`: wire-to-wire latency of the orders traced to a frame sent (frame
+/// written → `order.place` received), ns: `{"count","p50","p90","p99","p99.9","max","untraced"}`.
+pub async fn latency(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.latency.lock().summary().to_json())
 }
 
 /// `POST /control/drop`: every connection (streams and WS-API) closes now, without a close

@@ -1,24 +1,34 @@
-//! `hft venue-sim`: a loopback server speaking Binance's spot market-data protocols — combined
-//! and raw streams, REST and WebSocket-API depth snapshots — serving a capture file or the
+//! `hft venue-sim`: a loopback Binance spot venue — combined and raw market-data streams, REST
+//! and WebSocket-API depth snapshots, and a signed WebSocket API that trades one simulated
+//! account against the market it serves, with user-data events — serving a capture file or the
 //! synthetic market, with fault injection (drops, sequence gaps, malformed frames, stalls) on
-//! a schedule or on request. It lets the feed, resync and reconnect paths be tested end to end
-//! without the internet.
+//! a schedule or on request. It lets the feed, resync, reconnect and order paths be tested end
+//! to end without the internet, and measures the engine's wire-to-wire reaction time.
 //!
 //! Layout, in the order data flows: [`capture`] reads files (or [`timeline::Synthetic`]
 //! generates frames) → [`wire`] parses them → [`timeline`] paces them, applies them to the
-//! server [`book`]s and faults, and broadcasts them → [`streams`] writes them to subscribers;
-//! [`api`] answers snapshot requests from the books; [`control`] exposes status and faults.
+//! server [`book`]s and faults, and broadcasts them → [`streams`] writes them to subscribers
+//! (stamping their send time for [`latency`]); [`api`] answers WS-API requests — snapshots from
+//! the books, and through [`orders`] (checked by [`auth`]) the [`venue`]'s account, which
+//! [`matching`] fills against the books; [`control`] exposes status, latency and faults.
 //!
 //! Runtime: a tokio runtime (2 workers) on the main thread's `block_on`, plus one std thread
 //! reading captures. Allocates freely: this is a test fixture, not the hot path. Logs go to
-//! stderr; stdout carries exactly one line, `venue-sim listening on ws://ADDR`.
+//! stderr (the API secret never does); stdout carries exactly one line,
+//! `venue-sim listening on ws://ADDR`. On SIGINT/SIGTERM the wire-to-wire percentiles are
+//! written to stderr.
 
 mod api;
+mod auth;
 mod book;
 mod capture;
 mod control;
+mod latency;
+mod matching;
+mod orders;
 mod streams;
 mod timeline;
+mod venue;
 mod wire;
 
 use crate::Failure;
@@ -30,7 +40,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use book::Books;
-use hft_shared::config::{Config, Sources};
+use hft_shared::config::{Config, Secret, Sources};
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -41,6 +51,7 @@ use std::time::{Duration, Instant};
 use timeline::{FaultPlan, Pace, Source, Synthetic};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, watch};
+use venue::{Filters, MarketEvent, Venue, VenueConfig};
 
 /// Events the broadcast buffer holds; a stream client further behind is disconnected.
 const BROADCAST_CAPACITY: usize = 65_536;
@@ -50,6 +61,8 @@ const READ_AHEAD: usize = 4096;
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Largest `--speed`.
 const MAX_SPEED: f64 = 1e6;
+/// Largest `--maker-fee` / `--taker-fee`.
+const MAX_FEE: f64 = 0.01;
 
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct VenueSimArgs {
@@ -96,6 +109,47 @@ pub struct VenueSimArgs {
     #[arg(long, value_name = "MS", requires = "stall_after_frames",
           value_parser = clap::value_parser!(u64).range(1..=control::MAX_STALL_MS))]
     pub stall_ms: Option<u64>,
+    /// API key of the simulated account, for signed WS-API requests [default: $EXCHANGE_API_KEY,
+    /// else Binance's documented example key].
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Its HMAC secret (never printed) [default: $EXCHANGE_API_SECRET, else Binance's
+    /// documented example secret].
+    #[arg(long, value_name = "SECRET", value_parser = parse_secret)]
+    pub api_secret: Option<Secret>,
+    /// Starting balance of an asset, repeatable: --balance USDT=10000 --balance BTC=0.5
+    /// [default: USDT=10000, every other asset 0].
+    #[arg(long = "balance", value_name = "ASSET=AMOUNT", value_parser = parse_balance)]
+    pub balances: Vec<(String, i64)>,
+    /// Commission on resting (maker) fills, fraction of notional, charged in the quote asset.
+    #[arg(long, default_value_t = 0.001, value_name = "RATE")]
+    pub maker_fee: f64,
+    /// Commission on taking (taker) fills, fraction of notional, charged in the quote asset.
+    #[arg(long, default_value_t = 0.001, value_name = "RATE")]
+    pub taker_fee: f64,
+    /// ORDERS limit per 10 seconds (Binance: 100); beyond it order.place answers 429, -1015.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub orders_per_10s: u32,
+    /// ORDERS limit per UTC day (Binance: 200000).
+    #[arg(long, default_value_t = 200_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub orders_per_day: u32,
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    if s.is_empty() { Err("the secret is empty".into()) } else { Ok(Secret::new(s.to_owned())) }
+}
+
+/// `ASSET=AMOUNT`: 1–20 letters and digits (upper-cased) and a non-negative decimal with at most
+/// 8 decimals.
+fn parse_balance(s: &str) -> Result<(String, i64), String> {
+    let (asset, amount) = s.split_once('=').ok_or("expected ASSET=AMOUNT, e.g. USDT=10000")?;
+    if !(1..=20).contains(&asset.len()) || !asset.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!("{asset:?} is not an asset name (1-20 letters and digits)"));
+    }
+    match hft_shared::px::parse_fixed8(amount.as_bytes()) {
+        Ok(v) if v >= 0 => Ok((asset.to_ascii_uppercase(), v)),
+        _ => Err(format!("{amount:?} is not a non-negative decimal with at most 8 decimals")),
+    }
 }
 
 /// What every connection task broadcasts and reads, in timeline order.
@@ -157,10 +211,23 @@ pub struct Shared {
     pub signals: watch::Sender<Signals>,
     /// `(minute since the epoch, weight used in it)`.
     weight: Mutex<(u64, u32)>,
+    /// The simulated account and its orders. Lock order: venue, then books.
+    venue: Mutex<Venue>,
+    /// Who may sign requests.
+    pub creds: auth::Credentials,
+    /// Wire-to-wire traces and histogram.
+    pub latency: latency::Recorder,
+    next_conn: AtomicU64,
 }
 
 impl Shared {
-    fn new(source: &'static str, ping_every: Duration, books: Books) -> Arc<Self> {
+    fn new(
+        source: &'static str,
+        ping_every: Duration,
+        books: Books,
+        venue: VenueConfig,
+        creds: auth::Credentials,
+    ) -> Arc<Self> {
         Arc::new(Self {
             source,
             ping_every,
@@ -171,18 +238,45 @@ impl Shared {
             api_clients: AtomicUsize::new(0),
             signals: watch::Sender::new(Signals::default()),
             weight: Mutex::new((0, 0)),
+            venue: Mutex::new(Venue::new(venue)),
+            creds,
+            latency: latency::Recorder::default(),
+            next_conn: AtomicU64::new(1),
         })
     }
 
     #[cfg(test)]
     pub fn for_tests() -> Arc<Self> {
-        Self::new("synthetic", Duration::from_secs(20), Books::default())
+        Self::new(
+            "synthetic",
+            Duration::from_secs(20),
+            Books::default(),
+            VenueConfig::default(),
+            auth::Credentials::test(),
+        )
     }
 
     /// The server books. A panic while holding the lock cannot leave them half-updated in a
     /// way worse than a stale level, so a poisoned lock is used as is.
     pub fn books(&self) -> MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The venue. Take it before the books when both are needed. A poisoned lock is used as
+    /// is: the simulator is a test fixture, and a half-booked fill shows in the balances.
+    pub fn venue(&self) -> MutexGuard<'_, Venue> {
+        self.venue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets the venue fill resting orders of `symbol` on what the market just did.
+    pub fn on_market(&self, symbol: &str, ev: MarketEvent) {
+        let mut venue = self.venue();
+        let books = self.books();
+        venue.on_market(symbol, ev, &books, api::now_ms());
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The end of the current stall, if one is under way.
@@ -330,6 +424,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/ping", get(api::rest_ping))
         .route("/api/v3/time", get(api::rest_time))
         .route("/control/status", get(control::status))
+        .route("/control/latency", get(control::latency))
         .route("/control/drop", post(control::drop_all))
         .route("/control/gap", post(control::gap))
         .route("/control/malformed", post(control::malformed))
@@ -341,6 +436,16 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Command-line values checked beyond what clap checks.
 fn validate(args: &VenueSimArgs) -> Result<(f64, FaultPlan), Failure> {
+    for (flag, fee) in [("--maker-fee", args.maker_fee), ("--taker-fee", args.taker_fee)] {
+        if !(0.0..=MAX_FEE).contains(&fee) {
+            return Err(Failure::usage(anyhow!("{flag} {fee}: use a fraction of notional from 0 to {MAX_FEE}")));
+        }
+    }
+    let mut assets: Vec<&str> = args.balances.iter().map(|(a, _)| a.as_str()).collect();
+    assets.sort_unstable();
+    if let Some(w) = assets.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Failure::usage(anyhow!("--balance {} is given twice", w[0])));
+    }
     if !args.listen.ip().is_loopback() && !args.allow_remote {
         return Err(Failure::usage(anyhow!(
             "--listen {} is not a loopback address: pass --allow-remote to serve beyond this host",
@@ -362,14 +467,67 @@ fn validate(args: &VenueSimArgs) -> Result<(f64, FaultPlan), Failure> {
     Ok((speed, plan))
 }
 
+/// Fixed point, 1e-8, of a configured decimal (rounded to the nearest unit).
+fn fixed8(v: f64) -> i64 {
+    (v * hft_shared::px::SCALE as f64).round() as i64
+}
+
+/// The venue's settings: the configuration's exchange filters, the flags' fees, limits and
+/// balances.
+fn venue_config(args: &VenueSimArgs, cfg: &Config) -> VenueConfig {
+    let f = &cfg.filters;
+    let balances = if args.balances.is_empty() { VenueConfig::default().balances } else { args.balances.clone() };
+    VenueConfig {
+        filters: Filters {
+            tick: fixed8(f.tick_size).max(1),
+            step: fixed8(f.step_size).max(1),
+            min_qty: fixed8(f.min_qty),
+            max_qty: fixed8(f.max_qty),
+            min_notional: fixed8(f.min_notional),
+        },
+        maker_e8: fixed8(args.maker_fee),
+        taker_e8: fixed8(args.taker_fee),
+        orders_per_10s: args.orders_per_10s,
+        orders_per_day: args.orders_per_day,
+        balances,
+    }
+}
+
+/// The account's credentials: flags, else the environment, else Binance's documented example
+/// pair; and a description of where they came from (never the secret).
+fn credentials(args: &VenueSimArgs, cfg: &Config) -> Result<(auth::Credentials, &'static str), Failure> {
+    let key = args.api_key.clone().or_else(|| cfg.secrets.api_key.as_ref().map(|k| k.expose().to_owned()));
+    let secret = args.api_secret.clone().or_else(|| cfg.secrets.api_secret.clone());
+    match (key, secret) {
+        (None, None) => Ok((auth::Credentials::test(), "Binance's documented example key")),
+        (Some(key), Some(secret)) => {
+            auth::Credentials::new(key, secret).map(|c| (c, "the configured key")).ok_or_else(|| {
+                Failure::usage(anyhow!(
+                    "the API key (--api-key or EXCHANGE_API_KEY) must be 1-128 ASCII letters and digits"
+                ))
+            })
+        }
+        (Some(_), None) => {
+            Err(Failure::usage(anyhow!("an API key without its secret: pass --api-secret or set EXCHANGE_API_SECRET")))
+        }
+        (None, Some(_)) => {
+            Err(Failure::usage(anyhow!("an API secret without its key: pass --api-key or set EXCHANGE_API_KEY")))
+        }
+    }
+}
+
 pub fn run(args: VenueSimArgs, config: Option<PathBuf>) -> Result<(), Failure> {
     let (speed, plan) = validate(&args)?;
+    // The wire-to-wire clock starts before anything is sent.
+    latency::now_ns();
+    let sources = Sources::resolve(config, &Config::process_env);
+    let cfg = Config::load(&sources, &Config::process_env)
+        .map_err(|e| Failure::usage(anyhow!("invalid configuration: {e}")))?;
+    let (creds, key_source) = credentials(&args, &cfg)?;
+    let venue = venue_config(&args, &cfg);
     let mut books = Books::default();
     let mut reader = None;
     let (kind, source, pace) = if args.input.is_empty() {
-        let sources = Sources::resolve(config, &Config::process_env);
-        let cfg = Config::load(&sources, &Config::process_env)
-            .map_err(|e| Failure::usage(anyhow!("invalid configuration: {e}")))?;
         let rate = args.rate.unwrap_or(cfg.market.rate);
         let synthetic = Synthetic::new(&cfg, rate, &mut books).map_err(Failure::usage)?;
         tracing::info!(symbols = ?cfg.symbols, rate, "serving the synthetic market");
@@ -382,7 +540,14 @@ pub fn run(args: VenueSimArgs, config: Option<PathBuf>) -> Result<(), Failure> {
         reader = Some((args.input.clone(), args.looping, tx));
         ("capture", Source::Capture(rx), Pace { speed, wait_clients: args.wait_clients })
     };
-    let shared = Shared::new(kind, Duration::from_secs(args.ping_interval_s), books);
+    tracing::info!(
+        balances = ?venue.balances.iter().map(|(a, v)| format!("{a}={}", wire::dec8((*v).into()))).collect::<Vec<_>>(),
+        maker_fee = args.maker_fee,
+        taker_fee = args.taker_fee,
+        orders_per_10s = venue.orders_per_10s,
+        "signed WS-API methods accept {key_source} (the secret is never shown)"
+    );
+    let shared = Shared::new(kind, Duration::from_secs(args.ping_interval_s), books, venue, creds);
     if let Some((files, looping, tx)) = reader {
         // Detached: it ends on its own once the broadcaster (the receiver) is gone.
         capture::spawn(files, looping, tx, shared.stats.skipped_lines.clone())?;
@@ -455,6 +620,11 @@ async fn serve(
     };
 
     timeline.abort();
+    // Before the connections close: the one report an operator reads after a run.
+    eprintln!(
+        "venue-sim: wire-to-wire latency, market-data frame sent -> order.place received: {}",
+        shared.latency.lock().summary()
+    );
     shared.shutdown();
     let deadline = Instant::now() + CLOSE_GRACE;
     while shared.clients() > 0 && Instant::now() < deadline {
@@ -505,6 +675,63 @@ mod tests {
         assert!(parse(&["--stall-after-frames", "5"]).is_err(), "a stall needs its length");
         assert!(parse(&["--stall-ms", "0", "--stall-after-frames", "1"]).is_err());
         assert!(parse(&["--ping-interval-s", "0"]).is_err());
+        let a = parse(&[
+            "--balance",
+            "usdt=10000",
+            "--balance",
+            "BTC=0.5",
+            "--api-key",
+            "k1",
+            "--api-secret",
+            "s3cret",
+            "--maker-fee",
+            "0",
+            "--orders-per-10s",
+            "5",
+        ])
+        .expect("parses");
+        assert_eq!(a.balances, [("USDT".to_string(), 1_000_000_000_000), ("BTC".to_string(), 50_000_000)]);
+        assert_eq!((a.api_key.as_deref(), a.maker_fee, a.taker_fee, a.orders_per_10s), (Some("k1"), 0.0, 0.001, 5));
+        assert!(!format!("{a:?}").contains("s3cret"), "Debug never shows the secret");
+        for bad in
+            [&["--balance", "USDT"][..], &["--balance", "USDT=-1"], &["--balance", "=1"], &["--orders-per-10s", "0"]]
+        {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            validate(&parse(&["--balance", "BTC=1", "--balance", "btc=2"]).expect("parses"))
+                .map(|_| ())
+                .map_err(|f| f.code),
+            Err(2)
+        );
+        assert_eq!(validate(&parse(&["--taker-fee", "0.5"]).expect("parses")).map(|_| ()).map_err(|f| f.code), Err(2));
+    }
+
+    #[test]
+    fn credentials_come_from_flags_then_the_environment_then_the_documented_pair() {
+        let env = |k: &str, s: &str| {
+            let (k, s) = (k.to_owned(), s.to_owned());
+            Config::from_toml_str("", &move |name| match name {
+                "EXCHANGE_API_KEY" if !k.is_empty() => Some(k.clone()),
+                "EXCHANGE_API_SECRET" if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            })
+            .expect("config")
+        };
+        let (_, from) = credentials(&parse(&[]).expect("parses"), &env("", "")).expect("built-in");
+        assert_eq!(from, "Binance's documented example key");
+        let (_, from) = credentials(&parse(&[]).expect("parses"), &env("EnvKey1", "env-secret")).expect("env");
+        assert_eq!(from, "the configured key");
+        let flags = parse(&["--api-key", "FlagKey", "--api-secret", "x"]).expect("parses");
+        assert!(credentials(&flags, &env("", "")).is_ok());
+        assert_eq!(
+            credentials(&parse(&["--api-key", "K"]).expect("parses"), &env("", "")).map(|_| ()).map_err(|f| f.code),
+            Err(2)
+        );
+        assert_eq!(
+            credentials(&parse(&[]).expect("parses"), &env("bad key", "s")).map(|_| ()).map_err(|f| f.code),
+            Err(2)
+        );
     }
 
     #[test]

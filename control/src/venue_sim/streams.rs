@@ -3,7 +3,8 @@
 //! plus the live `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` requests on either.
 //!
 //! Each connection is one tokio task reading the broadcast timeline: frames of its
-//! subscriptions are written in batches (one flush per batch); faults arrive in the same queue,
+//! subscriptions are written in batches (one flush per batch), each traced frame stamped with
+//! the time just before its first write (wire-to-wire measurement); faults arrive in the same queue,
 //! so a client sees them exactly where the timeline put them. The server pings every
 //! `--ping-interval-s`; client pings are answered by the WebSocket layer whenever the task reads
 //! — which it does not during a stall. A client that falls a whole broadcast buffer behind is
@@ -12,7 +13,7 @@
 //! Allocates freely.
 
 use super::wire::canonical_stream;
-use super::{Event, Shared, StreamClient, bad_request, not_websocket, ping_timer};
+use super::{Event, Shared, StreamClient, bad_request, latency, not_websocket, ping_timer};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -193,10 +194,13 @@ async fn deliver(
     let mut ev = first;
     for n in 1.. {
         let msg = match ev {
-            Event::Frame(f) if subs.matches(&f.stream) => Some(match wrap {
-                Wrap::Combined => f.combined(),
-                Wrap::Raw => f.raw(),
-            }),
+            Event::Frame(f) if subs.matches(&f.stream) => {
+                f.mark_sent(latency::now_ns);
+                Some(match wrap {
+                    Wrap::Combined => f.combined(),
+                    Wrap::Raw => f.raw(),
+                })
+            }
             Event::Frame(_) => None,
             Event::Malformed(text) => Some(text),
             Event::Stall(d) => {

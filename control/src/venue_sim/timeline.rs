@@ -4,14 +4,17 @@
 //!
 //! For each frame, in this order: wait for its time (or, at speed 0, for the slowest client to
 //! be within [`HIGH_WATER`] events, yielding every [`YIELD_EVERY`] frames); sit out a stall;
-//! send an armed malformed message; apply a diff to the server book (always, so snapshots stay
-//! consistent with what was *sent*, gaps included); send the frame unless an armed gap swallows
-//! it; count it; fire the faults scheduled after that many frames.
+//! send an armed malformed message; apply a diff (or a book ticker) to the server book (always,
+//! so snapshots stay consistent with what was *sent*, gaps included); register its update id
+//! for wire-to-wire tracing and send the frame unless an armed gap swallows it; let the venue
+//! fill resting orders on what the frame showed (a trade, a book change); count it; fire the
+//! faults scheduled after that many frames.
 //!
 //! Runs as one tokio task; allocates freely.
 
 use super::book::Books;
-use super::wire::{self, Diff, Frame, Parsed, Snapshot};
+use super::venue::MarketEvent;
+use super::wire::{self, Data, Frame, Parsed, Snapshot};
 use super::{Event, Shared};
 use anyhow::{Context, anyhow};
 use axum::extract::ws::Utf8Bytes;
@@ -35,7 +38,7 @@ const MAX_WAIT: Duration = Duration::from_secs(86_400);
 #[derive(Debug)]
 pub enum Item {
     /// A stream frame due `at_ns` of timeline time after the start of its pass.
-    Frame { at_ns: u64, frame: Frame, diff: Option<Diff> },
+    Frame { at_ns: u64, frame: Frame, data: Data },
     /// A capture's bare snapshot line.
     Snapshot(Snapshot),
     /// A looped capture starts over.
@@ -89,7 +92,7 @@ impl Synthetic {
         let at_ns = self.sent.saturating_mul(self.interval_ns);
         self.sent += 1;
         match wire::parse(text) {
-            Ok(Parsed::Frame { frame, diff }) => Item::Frame { at_ns, frame, diff },
+            Ok(Parsed::Frame { frame, data }) => Item::Frame { at_ns, frame, data },
             Ok(Parsed::Snapshot(_)) => Item::Fatal(anyhow!("the synthetic market produced a snapshot as a frame")),
             Err(e) => Item::Fatal(e.context("a synthetic frame")),
         }
@@ -165,14 +168,15 @@ pub async fn run(shared: Arc<Shared>, mut source: Source, mut plan: FaultPlan, p
     let mut frames = 0u64;
     plan.fire(0, &shared);
     loop {
-        let (at_ns, frame, diff) = match source.next().await {
-            Item::Frame { at_ns, frame, diff } => (at_ns, frame, diff),
+        let (at_ns, frame, data) = match source.next().await {
+            Item::Frame { at_ns, frame, data } => (at_ns, frame, data),
             Item::Snapshot(s) => {
                 shared.books().apply_snapshot_line(s);
                 continue;
             }
             Item::Restart => {
                 shared.books().reset();
+                shared.latency.lock().clear_traces();
                 shared.stats.loops.fetch_add(1, Ordering::Relaxed);
                 origin = Instant::now();
                 tracing::info!("the capture starts over (--loop)");
@@ -209,20 +213,37 @@ pub async fn run(shared: Arc<Shared>, mut source: Source, mut plan: FaultPlan, p
             shared.stats.faults.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(after_frames = frames, "fault: sent a malformed frame");
         }
-        let is_diff = diff.is_some();
-        {
+        let is_diff = matches!(data, Data::Diff(_));
+        let market = {
             let mut books = shared.books();
             books.note_symbol(&frame.symbol);
-            if let Some(d) = diff {
-                books.apply_diff(d);
+            match data {
+                Data::Diff(d) => {
+                    books.apply_diff(d);
+                    Some(MarketEvent::Book)
+                }
+                Data::Ticker(t) => {
+                    books.note_ticker(&frame.symbol, t);
+                    Some(MarketEvent::Book)
+                }
+                Data::Trade(t) => Some(MarketEvent::Trade(t)),
+                Data::Other => None,
             }
-        }
+        };
+        let frame = Arc::new(frame);
         if is_diff && take_one(&shared.stats.armed_gap) {
             shared.stats.faults.gap.fetch_add(1, Ordering::Relaxed);
             tracing::info!(after_frames = frames, stream = &*frame.stream, "fault: skipped a depth diff");
         } else {
+            // Registered before it can be sent: an order it causes may arrive at once.
+            if let Some(t) = &frame.trace {
+                shared.latency.lock().register(&frame.symbol, t.update_id, t.sent_ns.clone());
+            }
             // No receiver (no client) is not an error.
-            let _ = shared.events.send(Event::Frame(Arc::new(frame)));
+            let _ = shared.events.send(Event::Frame(frame.clone()));
+        }
+        if let Some(ev) = market {
+            shared.on_market(&frame.symbol, ev);
         }
         frames += 1;
         shared.stats.frames.store(frames, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! Binance spot wire formats as the simulator reads and writes them: combined-stream frames (kept
-//! byte for byte, with the stream name and the `data` span located once), depth diffs and REST
-//! snapshot bodies parsed to fixed point, stream-name canonicalisation, and 8-decimal output.
+//! byte for byte, with the stream name and the `data` span located once), depth diffs, book
+//! tickers, trades and REST snapshot bodies parsed to fixed point, stream-name
+//! canonicalisation, and 8-decimal output.
 //!
 //! Runs on the capture reader thread and the tokio runtime; allocates freely (the simulator is
 //! not on the hot path).
@@ -13,7 +14,8 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Longest symbol accepted in a stream name (Binance's are at most 20 characters).
 const MAX_SYMBOL: usize = 32;
@@ -33,6 +35,19 @@ pub struct Frame {
     /// Byte span of the `data` value in `text` (the raw `/ws/<stream>` payload).
     data: Range<usize>,
     raw: OnceLock<Utf8Bytes>,
+    /// Book tickers and depth diffs: their update id `u` and when the frame was first written
+    /// to a client (see [`Frame::mark_sent`]), for wire-to-wire measurement.
+    pub trace: Option<Trace>,
+}
+
+/// The update id of a frame and its send time.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// `u` of the book ticker or depth diff.
+    pub update_id: u64,
+    /// Monotonic ns ([`super::latency::now_ns`]) when the frame was first handed to a client's
+    /// socket; 0 until then. Shared with the trace map.
+    pub sent_ns: Arc<AtomicU64>,
 }
 
 impl Frame {
@@ -56,6 +71,17 @@ impl Frame {
     pub fn text(&self) -> &str {
         self.text.as_str()
     }
+
+    /// Records the first send of a traced frame at `now()` (later sends, to other clients, keep
+    /// the first time). Called just before the frame is written, so the time is never later
+    /// than the moment a client could have read it.
+    pub fn mark_sent(&self, now: impl FnOnce() -> u64) {
+        if let Some(t) = &self.trace
+            && t.sent_ns.load(Ordering::Relaxed) == 0
+        {
+            let _ = t.sent_ns.compare_exchange(0, now(), Ordering::Release, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A depth diff (`depthUpdate`), levels in wire order.
@@ -71,6 +97,39 @@ pub struct Diff {
     pub asks: Vec<Level>,
 }
 
+/// A book ticker (`@bookTicker`): the best level of each side at update id `u`. A side without
+/// a level has price 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticker {
+    /// `u`
+    pub update_id: u64,
+    /// `b`, `B`
+    pub bid: Level,
+    /// `a`, `A`
+    pub ask: Level,
+}
+
+/// A trade print (`@trade` or `@aggTrade`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    /// `p`, 1e-8 units.
+    pub px: i64,
+    /// `q`, 1e-8 units.
+    pub qty: i64,
+    /// `m`: the buyer was the maker, i.e. a seller hit the bids.
+    pub buyer_maker: bool,
+}
+
+/// What a frame says about the market, when the simulator needs it (matching, traces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    Diff(Diff),
+    Ticker(Ticker),
+    Trade(Trade),
+    /// Any other stream, or a ticker or trade whose fields do not parse (served as recorded).
+    Other,
+}
+
 /// A REST depth snapshot body. It does not name its symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -82,8 +141,8 @@ pub struct Snapshot {
 /// What one capture line (or one synthetic frame) is.
 #[derive(Debug)]
 pub enum Parsed {
-    /// A combined-stream frame, with its diff when it is one.
-    Frame { frame: Frame, diff: Option<Diff> },
+    /// A combined-stream frame and what it says about the market.
+    Frame { frame: Frame, data: Data },
     /// A bare REST snapshot body (initialises the server book; never sent to stream clients).
     Snapshot(Snapshot),
 }
@@ -114,6 +173,30 @@ struct DepthData<'a> {
     bids: Vec<WireLevel<'a>>,
     #[serde(borrow, rename = "a")]
     asks: Vec<WireLevel<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TickerData<'a> {
+    #[serde(rename = "u")]
+    update_id: u64,
+    #[serde(borrow, rename = "b")]
+    bid: Cow<'a, str>,
+    #[serde(borrow, rename = "B")]
+    bid_qty: Cow<'a, str>,
+    #[serde(borrow, rename = "a")]
+    ask: Cow<'a, str>,
+    #[serde(borrow, rename = "A")]
+    ask_qty: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct TradeData<'a> {
+    #[serde(borrow, rename = "p")]
+    px: Cow<'a, str>,
+    #[serde(borrow, rename = "q")]
+    qty: Cow<'a, str>,
+    #[serde(rename = "m")]
+    buyer_maker: bool,
 }
 
 /// `["price","qty", …]`: the first two strings; later elements (old formats) are ignored.
@@ -149,6 +232,24 @@ fn levels(wire: &[WireLevel<'_>]) -> anyhow::Result<Vec<Level>> {
             Ok((px, qty))
         })
         .collect()
+}
+
+fn fixed8(s: &str) -> Option<i64> {
+    hft_shared::px::parse_fixed8(s.as_bytes()).ok().filter(|v| *v >= 0)
+}
+
+fn ticker(data: &str) -> Option<Ticker> {
+    let t: TickerData<'_> = serde_json::from_str(data).ok()?;
+    Some(Ticker {
+        update_id: t.update_id,
+        bid: (fixed8(&t.bid)?, fixed8(&t.bid_qty)?),
+        ask: (fixed8(&t.ask)?, fixed8(&t.ask_qty)?),
+    })
+}
+
+fn trade(data: &str) -> Option<Trade> {
+    let t: TradeData<'_> = serde_json::from_str(data).ok()?;
+    Some(Trade { px: fixed8(&t.px)?, qty: fixed8(&t.qty)?, buyer_maker: t.buyer_maker })
 }
 
 /// Whether a stream kind (the part after the symbol's `@`) carries depth diffs.
@@ -191,13 +292,13 @@ pub fn parse(text: String) -> anyhow::Result<Parsed> {
     let stream = canonical_stream(stream_name).with_context(|| format!("stream name {stream_name:?}"))?;
     let (sym, kind) = stream.split_once('@').unwrap_or((&stream, ""));
     let symbol = sym.to_ascii_uppercase();
-    let diff = if is_diff_kind(kind) {
+    let data_kind = if is_diff_kind(kind) {
         let d: DepthData<'_> =
             serde_json::from_str(data.get()).with_context(|| format!("{stream_name} data is not a depth diff"))?;
         if d.first_id > d.final_id {
             bail!("{stream_name}: U {} > u {}", d.first_id, d.final_id);
         }
-        Some(Diff {
+        Data::Diff(Diff {
             symbol: d.symbol.to_ascii_uppercase(),
             first_id: d.first_id,
             final_id: d.final_id,
@@ -205,15 +306,31 @@ pub fn parse(text: String) -> anyhow::Result<Parsed> {
             asks: levels(&d.asks).context("diff asks")?,
         })
     } else {
-        None
+        match kind {
+            "bookTicker" => ticker(data.get()).map_or(Data::Other, Data::Ticker),
+            "trade" | "aggTrade" => trade(data.get()).map_or(Data::Other, Data::Trade),
+            _ => Data::Other,
+        }
     };
+    let update_id = match &data_kind {
+        Data::Diff(d) => Some(d.final_id),
+        Data::Ticker(t) => Some(t.update_id),
+        Data::Trade(_) | Data::Other => None,
+    };
+    let trace = update_id.map(|update_id| Trace { update_id, sent_ns: Arc::new(AtomicU64::new(0)) });
     // `data` borrows from `text`: its offset is a pointer difference within the same string.
     let start = data.get().as_ptr() as usize - text.as_ptr() as usize;
     let span = start..start + data.get().len();
     drop(outer);
-    let frame =
-        Frame { stream: stream.into(), symbol: symbol.into(), text: text.into(), data: span, raw: OnceLock::new() };
-    Ok(Parsed::Frame { frame, diff })
+    let frame = Frame {
+        stream: stream.into(),
+        symbol: symbol.into(),
+        text: text.into(),
+        data: span,
+        raw: OnceLock::new(),
+        trace,
+    };
+    Ok(Parsed::Frame { frame, data: data_kind })
 }
 
 /// Appends 1e-8 units as Binance writes them: always 8 decimals (`61602.01000000`).
@@ -222,6 +339,14 @@ pub fn put_fixed8(out: &mut String, raw: i64) {
     let mag = raw.unsigned_abs();
     let scale = hft_shared::px::SCALE as u64;
     let _ = write!(out, "{sign}{}.{:08}", mag / scale, mag % scale);
+}
+
+/// 1e-8 units (up to i128) as Binance writes them: always 8 decimals.
+pub fn dec8(raw: i128) -> String {
+    let sign = if raw < 0 { "-" } else { "" };
+    let mag = raw.unsigned_abs();
+    let scale = hft_shared::px::SCALE as u128;
+    format!("{sign}{}.{:08}", mag / scale, mag % scale)
 }
 
 /// `["p","q"],…` (no trailing comma).
@@ -271,14 +396,15 @@ mod tests {
 
     #[test]
     fn a_diff_frame_keeps_its_bytes_and_parses_to_fixed_point() {
-        let Parsed::Frame { frame, diff } = parse(DEPTH.to_owned()).expect("parses") else { panic!("not a frame") };
+        let Parsed::Frame { frame, data } = parse(DEPTH.to_owned()).expect("parses") else { panic!("not a frame") };
         assert_eq!(frame.text(), DEPTH);
         assert_eq!(&*frame.stream, "btcusdt@depth@100ms");
         assert_eq!(&*frame.symbol, "BTCUSDT");
         assert!(frame.raw().as_str().starts_with(r#"{"e":"depthUpdate""#));
         assert!(frame.raw().as_str().ends_with("]]}"));
-        let d = diff.expect("a diff");
+        let Data::Diff(d) = data else { panic!("a diff: {data:?}") };
         assert_eq!((d.first_id, d.final_id), (50093239203, 50093239207));
+        assert_eq!(frame.trace.as_ref().map(|t| t.update_id), Some(50093239207));
         assert_eq!(d.bids, [(5_565_387_000_000, 0)]);
         assert_eq!(d.asks, [(6_183_804_000_000, 32_332_000), (6_184_430_000_000, 40_163_000)]);
     }
@@ -286,8 +412,23 @@ mod tests {
     #[test]
     fn other_frames_and_snapshots() {
         let t = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1.00000000","q":"1.00000000","T":1,"m":true,"M":true}}"#;
-        let Parsed::Frame { frame, diff } = parse(t.to_owned()).expect("parses") else { panic!("not a frame") };
-        assert_eq!((&*frame.stream, diff), ("btcusdt@trade", None));
+        let Parsed::Frame { frame, data } = parse(t.to_owned()).expect("parses") else { panic!("not a frame") };
+        assert_eq!(&*frame.stream, "btcusdt@trade");
+        assert_eq!(data, Data::Trade(Trade { px: 100_000_000, qty: 100_000_000, buyer_maker: true }));
+        assert!(frame.trace.is_none(), "trades carry no update id");
+        let bt = r#"{"stream":"btcusdt@bookTicker","data":{"u":42,"s":"BTCUSDT","b":"2.00000000","B":"1.50000000","a":"3.00000000","A":"0.10000000"}}"#;
+        let Parsed::Frame { frame, data } = parse(bt.to_owned()).expect("parses") else { panic!("not a frame") };
+        let want = Ticker { update_id: 42, bid: (200_000_000, 150_000_000), ask: (300_000_000, 10_000_000) };
+        assert_eq!(data, Data::Ticker(want));
+        let trace = frame.trace.as_ref().expect("traced");
+        assert_eq!(trace.update_id, 42);
+        frame.mark_sent(|| 7);
+        frame.mark_sent(|| 9);
+        assert_eq!(trace.sent_ns.load(Ordering::Relaxed), 7, "the first send is kept");
+        // A ticker whose fields do not parse is still served, as recorded.
+        let odd = r#"{"stream":"btcusdt@bookTicker","data":{"u":"x"}}"#;
+        let Parsed::Frame { data, .. } = parse(odd.to_owned()).expect("parses") else { panic!("not a frame") };
+        assert_eq!(data, Data::Other);
         let s = r#"{"lastUpdateId":7,"bids":[["2.00000000","1.50000000"]],"asks":[["3.00000000","1.00000000",[]]]}"#;
         let Parsed::Snapshot(snap) = parse(s.to_owned()).expect("parses") else { panic!("not a snapshot") };
         assert_eq!(
@@ -338,6 +479,8 @@ mod tests {
         s.push(' ');
         put_fixed8(&mut s, -150_000_000);
         assert_eq!(s, "61602.01000000 0.00000001 -1.50000000");
+        assert_eq!(dec8(-150_000_000), "-1.50000000");
+        assert_eq!(dec8(i128::from(i64::MAX) * 10), "922337203685.47758070");
         for t in [DEPTH, "{\"a\":\"é\"}", "{}"] {
             let cut = truncated(t);
             assert!(t.starts_with(&cut) && serde_json::from_str::<serde_json::Value>(&cut).is_err(), "{cut}");

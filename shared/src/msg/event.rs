@@ -33,7 +33,15 @@ impl Event {
     /// Audit-relevant events must reach the control plane; the rest may be dropped (counted).
     #[inline]
     pub const fn is_audit(&self) -> bool {
-        matches!(self, Event::Ack(_) | Event::Order(_) | Event::OrderUpdate(_) | Event::Fill(_) | Event::Reject(_) | Event::Risk(_))
+        matches!(
+            self,
+            Event::Ack(_)
+                | Event::Order(_)
+                | Event::OrderUpdate(_)
+                | Event::Fill(_)
+                | Event::Reject(_)
+                | Event::Risk(_)
+        )
     }
 }
 
@@ -234,8 +242,8 @@ pub enum RiskEventKind {
 
 /// An order's place in its lifecycle: `PendingNew` (sent, not yet acknowledged) → `New`
 /// (acknowledged, resting or working) → `PartiallyFilled` → `Filled`, or a final `Canceled`,
-/// `Rejected` (by the venue or the fill model) or `Expired` (IOC/FOK remainder, or a post-only
-/// order that would have taken liquidity).
+/// `Rejected` (by the venue or the fill model; a post-only order that would have taken
+/// liquidity is rejected with -2010, as Binance does) or `Expired` (IOC/FOK remainder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
     PendingNew,
