@@ -132,5 +132,46 @@ mod tests {
                 prop_assert_eq!(p.realized, cash);
             }
         }
+
+        /// Fees are carried exactly and only in `fees`; the position itself is as if fee-free.
+        #[test]
+        fn fees_are_exact_and_separate(
+            fills in proptest::collection::vec((any::<bool>(), 1i64..10_000_000_000_000, 1i64..100_000_000_000, 0i64..1_000_000_000), 1..60),
+        ) {
+            let (mut with, mut without) = (Position::default(), Position::default());
+            let mut paid = Amount::ZERO;
+            for (buy, pr, qt, fee) in fills {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let fee = Amount::from_fixed8(fee);
+                with.on_fill(side, Px(pr), Qty(qt), fee);
+                without.on_fill(side, Px(pr), Qty(qt), Amount::ZERO);
+                paid += fee;
+            }
+            prop_assert_eq!(with.fees, paid);
+            prop_assert_eq!(with.realized_net(), without.realized - paid);
+            prop_assert_eq!((with.qty, with.cost, with.realized), (without.qty, without.cost, without.realized));
+        }
+
+        /// Adding to a position on one side keeps the exact volume-weighted cost; the average
+        /// price is it divided by the quantity, rounded toward zero.
+        #[test]
+        fn same_side_fills_average_exactly(
+            fills in proptest::collection::vec((1i64..10_000_000_000_000, 1i64..100_000_000_000), 1..40),
+            buy in any::<bool>(),
+        ) {
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let mut p = Position::default();
+            let (mut notional, mut qty) = (0i128, 0i64);
+            for (pr, qt) in fills {
+                p.on_fill(side, Px(pr), Qty(qt), Amount::ZERO);
+                notional += i128::from(pr) * i128::from(qt);
+                qty += qt;
+            }
+            let sign = side.sign();
+            prop_assert_eq!(p.qty, Qty(sign * qty));
+            prop_assert_eq!(p.cost, Amount(i128::from(sign) * notional));
+            prop_assert_eq!(p.avg_px(), Px((notional / i128::from(qty)) as i64));
+            prop_assert_eq!(p.realized, Amount::ZERO);
+        }
     }
 }
