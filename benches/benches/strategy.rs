@@ -1,9 +1,13 @@
 //! Strategy step, ns per tick: the four incremental strategies (all active) plus the
-//! orchestrator's aggregation (`Orchestrator::on_tick`) plus the risk manager's per-tick work (mark
-//! to market with the circuit breakers, and a full pre-trade check of an order that passes every
-//! check, the slowest path) vs a naive baseline that recomputes every indicator from its whole
-//! window on every tick (`strategy::naive::Pipeline`) followed by the same risk work, both measured
-//! in the same run over the same ticks; and each momentum variant alone, incremental vs naive.
+//! orchestrator's aggregation (`Orchestrator::on_tick`) plus the risk manager's per-tick work vs a
+//! naive baseline that recomputes every indicator from its whole window on every tick
+//! (`strategy::naive::Pipeline`) followed by the same risk work, both measured in the same run
+//! over the same ticks; and each momentum variant alone, incremental vs naive.
+//!
+//! The risk work is marking the position to the new mid (circuit breakers) on every tick, plus
+//! the full pre-trade check of an order that passes every check (the slowest path) either when
+//! the orchestrator decides, as the engine does (`check_on_decision`), or on every tick, the
+//! worst case (`check_every_tick`).
 //!
 //! Ticks are the real BTCUSDT capture's bookTickers (`HFT_CORPUS_DIR`, or `../shared/data/binance`
 //! from the repository root), with the volume of the trades between them; else a generated
@@ -190,16 +194,29 @@ fn config() -> Config {
     Config::from_toml_str(text, &|_| None).expect("config")
 }
 
-/// The risk manager's work on one tick: mark the position to the new mid (circuit breakers),
-/// then check a minimum-size buy at the ask. Returns whether it was admitted.
+/// How often the benchmark runs the full pre-trade check.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// As the engine does: when the orchestrator decides (its target changed).
+    OnDecision,
+    /// On every tick: the worst case.
+    EveryTick,
+}
+
+/// The risk manager's work on one tick: mark the position to the new mid (circuit breakers)
+/// and, when `check`, the full pre-trade check of a minimum-size buy at the ask (an order that
+/// passes every check, so every check runs). Returns whether an order was admitted.
 #[inline]
-fn risk_step(risk: &mut RiskManager, t: &Tick, i: usize) -> bool {
+fn risk_step(risk: &mut RiskManager, t: &Tick, i: usize, check: bool) -> bool {
     let Some(mid2) = t.mid2() else { return false };
     let mid = Px(mid2 / 2);
     let pos = [Position::default()];
     // 80 ticks per second of decision time, like the capture.
     let ts_ns = 1_723_161_255_000_000_000 + i as u64 * 12_500_000;
     risk.mark(0, &pos[0], mid, ts_ns);
+    if !check {
+        return false;
+    }
     let view = RiskView { positions: &pos, marks: &[mid], mid, open_orders: 0, backpressure: false, market_ok: true };
     let intent = Intent { symbol: 0, side: Side::Buy, qty: Qty(100_000), px: t.ask, reduce_only: false };
     risk.check(black_box(&intent), &view, ts_ns).is_ok()
@@ -216,7 +233,7 @@ fn check(cfg: &Config, ticks: &[Tick]) {
     for (i, t) in ticks.iter().enumerate() {
         WATCHING.store(true, Ordering::Relaxed);
         let got = orch.on_tick(0, t);
-        admitted += risk_step(&mut risk, t, i) as usize;
+        admitted += risk_step(&mut risk, t, i, true) as usize;
         WATCHING.store(false, Ordering::Relaxed);
         priced += t.mid2().is_some() as usize;
         allocs += ALLOCS.swap(0, Ordering::Relaxed);
@@ -243,27 +260,27 @@ fn check(cfg: &Config, ticks: &[Tick]) {
 
 // ---- benchmarks -----------------------------------------------------------------------------------
 
-fn run_incremental(cfg: &Config, ticks: &[Tick]) -> usize {
+fn run_incremental(cfg: &Config, ticks: &[Tick], checks: Checks) -> usize {
     let mut orch = Orchestrator::new(cfg);
     let mut risk = RiskManager::new(cfg);
     let start = Instant::now();
     let mut n = 0;
     for (i, t) in ticks.iter().enumerate() {
-        n += orch.on_tick(0, black_box(t)).is_some() as usize;
-        n += risk_step(&mut risk, t, i) as usize;
+        let decided = orch.on_tick(0, black_box(t)).is_some();
+        n += risk_step(&mut risk, t, i, decided || checks == Checks::EveryTick) as usize;
     }
     black_box(n);
     start.elapsed().as_nanos() as usize
 }
 
-fn run_naive(cfg: &Config, ticks: &[Tick]) -> usize {
+fn run_naive(cfg: &Config, ticks: &[Tick], checks: Checks) -> usize {
     let mut pipe = Pipeline::new(cfg, ticks.len());
     let mut risk = RiskManager::new(cfg);
     let start = Instant::now();
     let mut n = 0;
     for (i, t) in ticks.iter().enumerate() {
-        n += pipe.on_tick(black_box(t)).is_some() as usize;
-        n += risk_step(&mut risk, t, i) as usize;
+        let decided = pipe.on_tick(black_box(t)).is_some();
+        n += risk_step(&mut risk, t, i, decided || checks == Checks::EveryTick) as usize;
     }
     black_box(n);
     start.elapsed().as_nanos() as usize
@@ -300,34 +317,40 @@ fn strategy_benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("strategy/tick");
     g.throughput(Throughput::Elements(n));
-    g.bench_function(BenchmarkId::new("incremental", "4_strategies+orchestrator+risk"), |b| {
-        b.iter_batched(
-            || (Orchestrator::new(&cfg), RiskManager::new(&cfg)),
-            |(mut orch, mut risk)| {
-                let mut d = 0usize;
-                for (i, t) in ticks.iter().enumerate() {
-                    d += orch.on_tick(0, black_box(t)).is_some() as usize;
-                    d += risk_step(&mut risk, t, i) as usize;
-                }
-                d
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    g.bench_function(BenchmarkId::new("naive", "4_strategies+orchestrator+risk"), |b| {
-        b.iter_batched(
-            || (Pipeline::new(&cfg, ticks.len()), RiskManager::new(&cfg)),
-            |(mut pipe, mut risk)| {
-                let mut d = 0usize;
-                for (i, t) in ticks.iter().enumerate() {
-                    d += pipe.on_tick(black_box(t)).is_some() as usize;
-                    d += risk_step(&mut risk, t, i) as usize;
-                }
-                d
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    for (checks, name) in [
+        (Checks::OnDecision, "4_strategies+orchestrator+risk(mark,check_on_decision)"),
+        (Checks::EveryTick, "4_strategies+orchestrator+risk(mark,check_every_tick)"),
+    ] {
+        let every = checks == Checks::EveryTick;
+        g.bench_function(BenchmarkId::new("incremental", name), |b| {
+            b.iter_batched(
+                || (Orchestrator::new(&cfg), RiskManager::new(&cfg)),
+                |(mut orch, mut risk)| {
+                    let mut d = 0usize;
+                    for (i, t) in ticks.iter().enumerate() {
+                        let decided = orch.on_tick(0, black_box(t)).is_some();
+                        d += risk_step(&mut risk, t, i, decided || every) as usize;
+                    }
+                    d
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(BenchmarkId::new("naive", name), |b| {
+            b.iter_batched(
+                || (Pipeline::new(&cfg, ticks.len()), RiskManager::new(&cfg)),
+                |(mut pipe, mut risk)| {
+                    let mut d = 0usize;
+                    for (i, t) in ticks.iter().enumerate() {
+                        let decided = pipe.on_tick(black_box(t)).is_some();
+                        d += risk_step(&mut risk, t, i, decided || every) as usize;
+                    }
+                    d
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 
     // Momentum alone, per variant, on the first 5000 ticks (the naive rsi and macd are slow):
@@ -369,12 +392,16 @@ fn strategy_benches(c: &mut Criterion) {
     g.finish();
 
     // The ratio, measured here too so it is printed in one line (median of 7 alternating runs).
-    let (mut inc, mut nai) = (Vec::new(), Vec::new());
-    for _ in 0..7 {
-        inc.push(run_incremental(&cfg, &ticks));
-        nai.push(run_naive(&cfg, &ticks));
-    }
-    let (i_ns, n_ns) = (median(inc) / n as f64, median(nai) / n as f64);
+    let summary = |checks: Checks| {
+        let (mut inc, mut nai) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            inc.push(run_incremental(&cfg, &ticks, checks));
+            nai.push(run_naive(&cfg, &ticks, checks));
+        }
+        (median(inc) / n as f64, median(nai) / n as f64)
+    };
+    let (i_ns, n_ns) = summary(Checks::OnDecision);
+    let (i_all, n_all) = summary(Checks::EveryTick);
     let each: Vec<String> =
         StrategyKind::ALL.iter().map(|&k| format!("{} {:.1}", k.name(), per_strategy(&cfg, &ticks, k))).collect();
     let risk_alone = (0..15)
@@ -383,7 +410,7 @@ fn strategy_benches(c: &mut Criterion) {
             let start = Instant::now();
             let mut ok = 0usize;
             for (i, t) in ticks.iter().enumerate() {
-                ok += risk_step(&mut risk, black_box(t), i) as usize;
+                ok += risk_step(&mut risk, black_box(t), i, true) as usize;
             }
             black_box(ok);
             start.elapsed().as_nanos() as usize
@@ -391,11 +418,16 @@ fn strategy_benches(c: &mut Criterion) {
         .min()
         .unwrap_or(0) as f64
         / n as f64;
-    eprintln!("strategy bench: each strategy alone, ns/tick: {}; risk step alone {risk_alone:.1}", each.join(", "));
     eprintln!(
-        "strategy bench ({source}, {n} ticks): incremental {i_ns:.1} ns/tick, naive {n_ns:.1} ns/tick, \
-         naive / incremental = {:.1}x",
-        n_ns / i_ns
+        "strategy bench: each strategy alone, ns/tick: {}; risk mark + full check alone {risk_alone:.1}",
+        each.join(", ")
+    );
+    eprintln!(
+        "strategy bench ({source}, {n} ticks), check on decision (the engine's path): incremental {i_ns:.1} \
+         ns/tick, naive {n_ns:.1} ns/tick, naive / incremental = {:.1}x; check on every tick: incremental \
+         {i_all:.1}, naive {n_all:.1}, {:.1}x",
+        n_ns / i_ns,
+        n_all / i_all
     );
 }
 

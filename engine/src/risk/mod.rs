@@ -78,6 +78,9 @@ pub struct RiskManager {
     deployable: Amount,
     /// `risk_per_trade` × deployable capital × PPB: the most an order may lose at the stop.
     max_trade_risk_ppb: i128,
+    /// The largest order notional risk per trade allows, `⌊max_trade_risk_ppb / stop_ppb⌋`:
+    /// `notional × stop_ppb > max_trade_risk_ppb` exactly when `notional > max_trade_notional`.
+    max_trade_notional: Amount,
     stop_ppb: i64,
     band_ppb: i64,
     min_notional: Amount,
@@ -115,6 +118,7 @@ impl RiskManager {
             max_total_position: amt(r.max_total_position),
             deployable,
             max_trade_risk_ppb: deployable.raw() * ppb(r.risk_per_trade),
+            max_trade_notional: Amount(deployable.raw() * ppb(r.risk_per_trade) / ppb(r.stop_distance).max(1)),
             stop_ppb: ppb(r.stop_distance) as i64,
             band_ppb: ppb(r.price_band) as i64,
             min_notional: amt(f.min_notional),
@@ -273,7 +277,7 @@ impl RiskManager {
             if total > self.deployable {
                 return Err(RejectReason::Capital);
             }
-            if notional.raw() * i128::from(self.stop_ppb) > self.max_trade_risk_ppb {
+            if notional > self.max_trade_notional {
                 return Err(RejectReason::RiskPerTrade);
             }
         }
