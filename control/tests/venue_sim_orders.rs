@@ -270,13 +270,14 @@ fn orders_fill_against_the_served_book_with_user_data_and_latency() {
     // A market buy of 2 walks the asks: 1.5 at 101, 0.5 at 102. Its client id traces the diff.
     let r = api.ok(
         "order.place",
-        json!({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "2", "newClientOrderId": "h1t101"}),
+        // The engine's client id format: order 1, trace 0x65 = 101 (hex).
+        json!({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "2", "newClientOrderId": "h1t65"}),
     );
     assert_eq!(
         (s(&r["status"]), s(&r["executedQty"]), s(&r["cummulativeQuoteQty"])),
         ("FILLED", "2.00000000", "202.50000000")
     );
-    assert_eq!((s(&r["clientOrderId"]), r["orderListId"].as_i64(), s(&r["type"])), ("h1t101", Some(-1), "MARKET"));
+    assert_eq!((s(&r["clientOrderId"]), r["orderListId"].as_i64(), s(&r["type"])), ("h1t65", Some(-1), "MARKET"));
     let fills: Vec<(&str, &str, &str, &str)> = r["fills"]
         .as_array()
         .expect("FULL response")
@@ -291,7 +292,7 @@ fn orders_fill_against_the_served_book_with_user_data_and_latency() {
 
     // Its user-data events: NEW, two TRADEs, then the balances.
     let new = api.event();
-    assert_eq!((s(&new["e"]), s(&new["x"]), s(&new["X"]), s(&new["c"])), ("executionReport", "NEW", "NEW", "h1t101"));
+    assert_eq!((s(&new["e"]), s(&new["x"]), s(&new["X"]), s(&new["c"])), ("executionReport", "NEW", "NEW", "h1t65"));
     assert_eq!(
         (new["i"].as_u64(), s(&new["S"]), s(&new["o"]), s(&new["q"])),
         (Some(order_id), "BUY", "MARKET", "2.00000000")
@@ -564,7 +565,8 @@ fn order_rate_limit_and_latency_on_the_synthetic_market() {
     let u = ticker["data"]["u"].as_u64().expect("u");
     // A market buy reacting to that ticker; its client id names it.
     let buy = |id: String| json!({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001", "newClientOrderId": id});
-    let v = api.call("order.place", signed(buy(format!("h7t{u}"))));
+    // The engine's format: ids in lowercase hex.
+    let v = api.call("order.place", signed(buy(format!("h7t{u:x}"))));
     assert_eq!((v["status"].as_u64(), v["result"]["status"].as_str()), (Some(200), Some("FILLED")), "{v}");
     let orders = &v["rateLimits"][0];
     assert_eq!(

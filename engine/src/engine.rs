@@ -8,7 +8,10 @@
 use crate::book::{Book, BookError, DiffOutcome, SyncState};
 use crate::clock::Clock;
 use crate::events::EventSink;
-use crate::exec::orders::{OrderError, OrderTable};
+use crate::exec::live::ClientId;
+use crate::exec::live::gateway::{GatewayEvent, LiveGateway, LiveParams, NewOrder};
+use crate::exec::live::response::{ExecType, ExecutionReport};
+use crate::exec::orders::{OrderError, OrderTable, parse_client_id};
 use crate::exec::sim::{REPORTS_PER_ORDER, Report, ReportKind, SimVenue};
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::record::Recorder;
@@ -19,11 +22,11 @@ use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
 use crate::strategy::{Orchestrator, TARGET_LEVELS, Tick};
 use crate::telemetry::Latency;
-use hft_shared::config::{Config, Mode};
+use hft_shared::config::{Config, LIVE_CONFIRMATION, Mode};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
-    Heartbeat, LatencySnapshot, OrderEvent, OrderStatus, PositionSnapshot, RejectEvent, RejectReason, RiskEvent,
-    RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot,
+    Heartbeat, LatencySnapshot, Liquidity, OrderEvent, OrderStatus, PositionSnapshot, RejectEvent, RejectReason,
+    RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 
@@ -88,6 +91,13 @@ pub struct Counters {
     pub fills: u64,
     pub book_gaps: u64,
     pub stale_diffs: u64,
+    /// Orders the venue link could not take (full, throttled, down), closed as rejected.
+    pub send_failures: u64,
+    /// Live gateway became ready / went down.
+    pub venue_ready: u64,
+    pub venue_down: u64,
+    /// Execution reports of orders that are not this engine's.
+    pub foreign_reports: u64,
     /// Frames naming a symbol that is not configured.
     pub unknown_symbol: u64,
     /// Trades whose id did not follow the previous one.
@@ -176,6 +186,10 @@ pub struct Pipeline {
     venue: SimVenue,
     /// Reports taken from the venue in one poll (capacity: all it can hold).
     reports: Vec<Report>,
+    /// Live mode: orders go to Binance's WebSocket API instead of the fill model.
+    live: Option<Box<LiveGateway>>,
+    /// The live gateway is connected, subscribed and reconciled: orders may go out.
+    live_ready: bool,
     sink: EventSink,
     lat: Latency,
     counters: Counters,
@@ -219,6 +233,8 @@ impl Pipeline {
             orders: OrderTable::new(order_capacity(cfg), ORDER_HISTORY),
             venue: SimVenue::new(cfg, order_capacity(cfg)),
             reports: Vec::with_capacity(order_capacity(cfg) * REPORTS_PER_ORDER),
+            live: None,
+            live_ready: false,
             sink: EventSink::new(events, cfg.engine.audit_overflow),
             lat: Latency::new(),
             counters: Counters::default(),
@@ -439,6 +455,7 @@ impl Pipeline {
     #[inline]
     pub fn market_ok(&self, i: usize, ts_ns: u64) -> bool {
         self.feed[i] == FeedState::Live
+            && (self.live.is_none() || self.live_ready)
             && self.books[i].is_valid()
             && ts_ns.saturating_sub(self.book_ts[i]) <= self.max_book_age_ns
     }
@@ -606,13 +623,198 @@ impl Pipeline {
         self.lat.record(Stage::TickToOrder, t2o);
         self.counters.orders += 1;
         self.orch.count_order(contributors);
-        if self.venue.submit(&order, ts_ns).is_err() {
-            // The fill model is full: the order never left. Closed as rejected, reported.
+        let sent = match self.live.as_deref_mut() {
+            Some(gw) => {
+                let client_id = self.orders.get_open(id).and_then(|o| ClientId::new(o.client_id.as_bytes()));
+                client_id.is_some_and(|client_id| {
+                    let o = NewOrder {
+                        symbol: order.symbol,
+                        side: order.side,
+                        kind: order.kind,
+                        tif: order.tif,
+                        qty: order.qty,
+                        px: order.px,
+                        client_id,
+                    };
+                    gw.place(&o, ts_ns).is_ok()
+                })
+            }
+            None => self.venue.submit(&order, ts_ns).is_ok(),
+        };
+        if !sent {
+            // The venue link is full, throttled or down: the order never left. Closed as
+            // rejected, reported.
+            self.counters.send_failures += 1;
             if let Ok(o) = self.orders.close(id, OrderStatus::Rejected, 0, ts_ns) {
                 self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
             }
         }
         1
+    }
+
+    /// Live mode: puts the gateway in place (orders go to it, not to the fill model).
+    pub fn set_live(&mut self, gw: LiveGateway) {
+        self.live = Some(Box::new(gw));
+        self.live_ready = false;
+    }
+
+    /// Live mode: polls the gateway at unix time `ts_ns` and applies what it reports. Returns
+    /// the number of events handled.
+    pub fn poll_live(&mut self, ts_ns: u64) -> usize {
+        let Some(gw) = self.live.as_deref_mut() else { return 0 };
+        gw.poll(ts_ns);
+        let mut n = 0;
+        while let Some(ev) = self.live.as_deref_mut().and_then(LiveGateway::take_event) {
+            self.on_gateway(ev, ts_ns);
+            n += 1;
+        }
+        n
+    }
+
+    /// The engine's order behind a live client id, if it is one of ours.
+    fn order_of(client_id: &ClientId) -> Option<OrderId> {
+        parse_client_id(client_id.as_bytes()).map(|(id, _)| id)
+    }
+
+    fn on_gateway(&mut self, ev: GatewayEvent, ts_ns: u64) {
+        match ev {
+            GatewayEvent::Ready => {
+                self.live_ready = true;
+                self.counters.venue_ready += 1;
+                self.reconcile(ts_ns);
+            }
+            GatewayEvent::Disconnected(_) => {
+                self.live_ready = false;
+                self.counters.venue_down += 1;
+            }
+            GatewayEvent::Ack { client_id, .. } => {
+                let Some(id) = Self::order_of(&client_id) else { return };
+                // The execution report `NEW` may have acknowledged it first.
+                if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
+                    && let Ok(o) = self.orders.ack(id, ts_ns)
+                {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            GatewayEvent::Rejected { client_id, code, .. } => {
+                let Some(id) = Self::order_of(&client_id) else { return };
+                if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
+                    && let Ok(o) = self.orders.close(id, OrderStatus::Rejected, code, ts_ns)
+                {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            GatewayEvent::Canceled { client_id, .. } => {
+                let Some(id) = Self::order_of(&client_id) else { return };
+                if self.orders.get_open(id).is_some()
+                    && let Ok(o) = self.orders.close(id, OrderStatus::Canceled, 0, ts_ns)
+                {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            GatewayEvent::Execution { symbol, report } => self.on_execution(symbol, &report, ts_ns),
+            GatewayEvent::OrderState { order, .. } => {
+                // The answer to a reconciliation query: an order we hold open that the venue has
+                // finished. Fills missed while disconnected are taken at the order's average price.
+                let Some(id) = Self::order_of(&order.client_id) else { return };
+                let (Some(status), Some(o)) = (order.status, self.orders.get_open(id).copied()) else { return };
+                if !status.is_final() {
+                    return;
+                }
+                let missed = order.executed.raw() - o.filled.raw();
+                if missed > 0 && order.executed.raw() > 0 {
+                    let avg = order.quote_executed.raw() / i128::from(order.executed.raw());
+                    self.live_fill(id, o.symbol, o.side, Px(avg as i64), Qty(missed), Amount::ZERO, false, ts_ns);
+                }
+                if let Some(o) = self.orders.get_open(id).copied()
+                    && !o.status.is_final()
+                    && let Ok(o) = self.orders.close(
+                        id,
+                        if status == OrderStatus::Filled { OrderStatus::Canceled } else { status },
+                        0,
+                        ts_ns,
+                    )
+                {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After (re)connecting: every order we hold open that the venue does not list is asked
+    /// about (`order.status`); its answer closes it and books any fill we missed.
+    fn reconcile(&mut self, ts_ns: u64) {
+        let Some(gw) = self.live.as_deref_mut() else { return };
+        for k in 0..self.orders.open_count() {
+            let o = self.orders.open_orders()[k];
+            let listed = gw.open_orders(o.symbol).iter().any(|v| v.client_id.as_bytes() == o.client_id.as_bytes());
+            if !listed && let Some(cid) = ClientId::new(o.client_id.as_bytes()) {
+                let _ = gw.query(o.symbol, &cid, ts_ns);
+            }
+        }
+    }
+
+    /// A user-data execution report of one of our orders.
+    fn on_execution(&mut self, symbol: SymbolId, r: &ExecutionReport, ts_ns: u64) {
+        let Some(id) = Self::order_of(&r.client_id) else {
+            self.counters.foreign_reports += 1;
+            return;
+        };
+        if self.orders.get_open(id).is_none() {
+            return;
+        }
+        match r.exec {
+            ExecType::New => {
+                if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
+                    && let Ok(o) = self.orders.ack(id, ts_ns)
+                {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            ExecType::Trade => {
+                // Commission in the quote asset (what venue-sim and BNB-less USDT pairs charge).
+                let fee = Amount::from_fixed8(r.commission.raw());
+                self.live_fill(id, symbol, r.side, r.last_px, r.last_qty, fee, r.maker, ts_ns);
+            }
+            _ if r.status.is_final() => {
+                if let Ok(o) = self.orders.close(id, r.status, 0, ts_ns) {
+                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Books a live fill of order `id`: the order table, the position, attribution, breakers.
+    #[allow(clippy::too_many_arguments)]
+    fn live_fill(
+        &mut self,
+        id: OrderId,
+        symbol: SymbolId,
+        side: Side,
+        px: Px,
+        qty: Qty,
+        fee: Amount,
+        maker: bool,
+        ts_ns: u64,
+    ) {
+        let Ok(o) = self.orders.fill(id, px, qty, fee, ts_ns) else { return };
+        self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
+        let liquidity = if maker { Liquidity::Maker } else { Liquidity::Taker };
+        self.book_fill(
+            symbol,
+            side,
+            id,
+            o.shares,
+            px,
+            qty,
+            fee,
+            liquidity,
+            o.status == OrderStatus::Filled,
+            ts_ns,
+            ts_ns,
+        );
     }
 
     /// Signed quantity the open orders of symbol `i` would still add to its position.
@@ -654,29 +856,48 @@ impl Pipeline {
         };
         self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
         let ReportKind::Fill(f) = r.kind else { return };
-        let i = r.symbol.index();
+        self.book_fill(r.symbol, r.side, r.id, o.shares, f.px, f.qty, f.fee, f.liquidity, f.last, r.ts_ns, ts_ns);
+    }
+
+    /// A fill of order `id` reaches the position: fill event, attributed PnL, breakers.
+    #[allow(clippy::too_many_arguments)]
+    fn book_fill(
+        &mut self,
+        symbol: SymbolId,
+        side: Side,
+        id: OrderId,
+        shares: [u32; StrategyKind::COUNT],
+        px: Px,
+        qty: Qty,
+        fee: Amount,
+        liquidity: Liquidity,
+        last: bool,
+        fill_ts_ns: u64,
+        ts_ns: u64,
+    ) {
+        let i = symbol.index();
         let realized_before = self.positions[i].realized_net();
         let pos = &mut self.positions[i];
-        pos.on_fill(r.side, f.px, f.qty, f.fee);
+        pos.on_fill(side, px, qty, fee);
         self.counters.fills += 1;
         let fill = FillEvent {
-            order: r.id,
-            symbol: r.symbol,
-            side: r.side,
-            liquidity: f.liquidity,
-            last: f.last,
-            px: f.px,
-            qty: f.qty,
-            fee: f.fee,
+            order: id,
+            symbol,
+            side,
+            liquidity,
+            last,
+            px,
+            qty,
+            fee,
             position: pos.qty,
             realized: pos.realized_net(),
-            ts_ns: r.ts_ns,
+            ts_ns: fill_ts_ns,
         };
         self.sink.emit(Event::Fill(fill), ts_ns);
         // The PnL this fill realized (net of its fee) goes to the strategies behind the order,
         // by their weights when it was sent; an operator's flatten has none.
         let delta = self.positions[i].realized_net() - realized_before;
-        self.unattributed_realized += self.orch.attribute(o.shares, delta);
+        self.unattributed_realized += self.orch.attribute(shares, delta);
         // Fees and realized PnL move equity: the breakers see every fill.
         let u = self.risk.mark(i, &self.positions[i], self.marks[i], ts_ns);
         if u != BreakerUpdate::default() {
@@ -691,7 +912,19 @@ impl Pipeline {
             let id = self.orders.open_orders()[k].id;
             let _ = self.orders.request_cancel(id);
         }
-        let _ = self.venue.cancel_all(ts_ns);
+        match self.live.as_deref_mut() {
+            Some(gw) => {
+                for sym in 0..self.books.len() {
+                    let sym = SymbolId(sym as u16);
+                    if self.orders.open_count_for(sym) > 0 {
+                        let _ = gw.cancel_all(sym, ts_ns);
+                    }
+                }
+            }
+            None => {
+                let _ = self.venue.cancel_all(ts_ns);
+            }
+        }
         open > 0
     }
 
@@ -751,6 +984,8 @@ impl Pipeline {
                 } else {
                     self.risk.halted = true;
                     self.risk_event(RiskEventKind::Halted, 0, ts_ns);
+                    // A halted engine leaves nothing working at the venue.
+                    self.cancel_all(ts_ns);
                     CmdOutcome::Applied
                 }
             }
@@ -973,6 +1208,23 @@ impl Pipeline {
     }
 }
 
+/// Live mode's order gateway, after the checks that guard real money: the explicit
+/// confirmation in config and both keys in the environment.
+fn live_gateway(cfg: &Config) -> Result<LiveGateway, EngineError> {
+    if cfg.live.confirm != LIVE_CONFIRMATION {
+        return Err(EngineError::Setup(format!(
+            "live mode trades real money: set live.confirm = \"{LIVE_CONFIRMATION}\" in the config to start it"
+        )));
+    }
+    let (Some(key), Some(secret)) = (&cfg.secrets.api_key, &cfg.secrets.api_secret) else {
+        return Err(EngineError::Setup(
+            "live mode needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET in the environment".into(),
+        ));
+    };
+    LiveGateway::new(LiveParams::from_config(cfg), key, secret)
+        .map_err(|e| EngineError::Setup(format!("live gateway ({}): {e}", cfg.live.api_url)))
+}
+
 /// The duty-cycle owner: a pipeline, its frame source and the command ring.
 pub struct Engine {
     pipeline: Pipeline,
@@ -1011,10 +1263,16 @@ impl Engine {
         let setup = |e: &dyn std::fmt::Display| EngineError::Setup(e.to_string());
         let source = match cfg.mode {
             Mode::Paper => Source::paper(cfg).map_err(|e| setup(&e))?,
-            Mode::Shadow => Source::Ws(Box::new(WsFeed::new(WsParams::from_config(cfg)).map_err(|e| setup(&e))?)),
+            Mode::Shadow | Mode::Live => {
+                Source::Ws(Box::new(WsFeed::new(WsParams::from_config(cfg)).map_err(|e| setup(&e))?))
+            }
             other => return Err(EngineError::ModeUnavailable(other)),
         };
+        let gateway = if cfg.mode == Mode::Live { Some(live_gateway(cfg)?) } else { None };
         let mut engine = Self::with_source(cfg, source, cmds, events);
+        if let Some(gw) = gateway {
+            engine.pipeline.set_live(gw);
+        }
         if !cfg.feed.record.is_empty() {
             let path = std::path::Path::new(&cfg.feed.record);
             let rec = Recorder::create(path).map_err(|e| {
@@ -1125,6 +1383,7 @@ impl Engine {
             work += 1;
             self.on_notice(notice, ts);
         }
+        work += self.pipeline.poll_live(ts);
 
         if now_ns >= self.next_heartbeat_ns {
             self.heartbeat_seq += 1;

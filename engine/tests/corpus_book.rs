@@ -140,7 +140,7 @@ impl Replay {
                 self.st.crossed += !self.book.is_valid() as u64;
                 self.st.max_bids = self.st.max_bids.max(self.book.bids.len());
                 self.st.max_asks = self.st.max_asks.max(self.book.asks.len());
-                if self.st.applied % 64 == 0 {
+                if self.st.applied.is_multiple_of(64) {
                     self.check_model();
                 }
             }

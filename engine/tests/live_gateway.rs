@@ -131,10 +131,10 @@ impl Drop for Venue {
                 assert!(Instant::now() < deadline, "the venue thread did not finish");
                 std::thread::sleep(Duration::from_millis(1));
             }
-            if let Err(e) = h.join() {
-                if !std::thread::panicking() {
-                    std::panic::resume_unwind(e);
-                }
+            if let Err(e) = h.join()
+                && !std::thread::panicking()
+            {
+                std::panic::resume_unwind(e);
             }
         }
     }

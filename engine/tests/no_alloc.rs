@@ -40,7 +40,7 @@ fn hot_loop_does_not_allocate_after_warm_up() {
     while engine.pipeline().counters().frames < before.frames + 150_000 {
         engine.poll();
         passes += 1;
-        if passes % 500 == 0 {
+        if passes.is_multiple_of(500) {
             seq += 1;
             let kind = match seq % 4 {
                 0 => CommandKind::Halt,

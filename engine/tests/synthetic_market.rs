@@ -122,7 +122,7 @@ fn replay(p: &SyntheticParams, frames: usize, snapshot_after: usize) -> Stats {
             assert_eq!(ms, t / 1_000_000);
             assert_eq!(t % 100_000_000, 0, "diffs on the 100 ms grid");
             if let Some(prev) = last_diff_ms {
-                assert!(ms > prev && (ms - prev) % 100 == 0);
+                assert!(ms > prev && (ms - prev).is_multiple_of(100));
             }
             last_diff_ms = Some(ms);
             let (first, last) = (d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap());

@@ -116,7 +116,7 @@ pub fn write_fixed(raw: i128, decimals: u32, buf: &mut [u8]) -> usize {
     n += digits.len();
     if frac != 0 {
         let mut width = decimals as usize;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

@@ -130,7 +130,7 @@ pub fn sign(secret: &str, payload: &str) -> String {
 
 /// Hex (either case) to bytes.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 128 {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
         return None;
     }
     let nib = |c: u8| (c as char).to_digit(16).map(|d| d as u8);

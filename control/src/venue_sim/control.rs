@@ -20,6 +20,17 @@ pub const MAX_STALL_MS: u64 = 600_000;
 
 /// `GET /control/status`.
 pub async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    // The account, as exact decimals: `{asset: {"free", "locked"}}`.
+    let balances: serde_json::Map<String, Value> = shared
+        .venue()
+        .balances()
+        .map(|(asset, free, locked)| {
+            (
+                asset.to_owned(),
+                serde_json::json!({ "free": super::wire::dec8(free), "locked": super::wire::dec8(locked) }),
+            )
+        })
+        .collect();
     let st = &shared.stats;
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut last = Map::new();
@@ -47,6 +58,7 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "last_update_id": last,
         "snapshot_update_id": snap,
         "open_orders": shared.venue().open_orders(None).count(),
+        "balances": balances,
     }))
 }
 

@@ -29,11 +29,10 @@ pub fn now_ns() -> u64 {
     u64::try_from(ns).unwrap_or(u64::MAX).max(1)
 }
 
-/// `(engine order id, trace)` of a client order id `h<id>t<trace>`, both decimal.
+/// `(engine order id, trace)` of a client order id the engine wrote (`h<id>t<trace>`, both
+/// lowercase hex): the engine's own parser, so the two cannot drift apart.
 pub fn parse_client_id(id: &str) -> Option<(u64, u64)> {
-    let (order, trace) = id.strip_prefix('h')?.split_once('t')?;
-    let num = |s: &str| if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-    Some((num(order)?, num(trace)?))
+    hft_engine::exec::orders::parse_client_id(id.as_bytes()).map(|(order, trace)| (order.0, trace))
 }
 
 /// Sub-buckets per power of two (values below `2 × SUB` are exact).
@@ -235,7 +234,11 @@ mod tests {
 
     #[test]
     fn engine_client_ids_parse() {
-        assert_eq!(parse_client_id("h12t40000000017"), Some((12, 40_000_000_017)));
+        let mut buf = [0u8; hft_engine::exec::orders::CLIENT_ID_MAX];
+        let n = hft_engine::exec::orders::format_client_id(hft_shared::OrderId(12), 40_000_000_017, &mut buf);
+        let id = std::str::from_utf8(&buf[..n]).unwrap();
+        assert_eq!(parse_client_id(id), Some((12, 40_000_000_017)), "{id}");
+        assert_eq!(parse_client_id("hct9502f9011"), Some((12, 40_000_000_017)), "hex");
         assert_eq!(parse_client_id("h0t0"), Some((0, 0)));
         for bad in ["", "h", "ht", "h1t", "ht1", "x1t2", "h1x2", "h+1t2", "h1t2t3", "h1t-2", "web_abc"] {
             assert_eq!(parse_client_id(bad), None, "{bad}");
@@ -299,9 +302,9 @@ mod tests {
             l.register("BTCUSDT", u, Arc::new(AtomicU64::new(1)));
         }
         assert_eq!(l.order_received("BTCUSDT", "h5t7", 1_500), None);
-        assert_eq!(l.order_received("BTCUSDT", "h5t100", 1_500), Some(1_499));
+        assert_eq!(l.order_received("BTCUSDT", "h5t64", 1_500), Some(1_499), "traces are hex: 0x64 = 100");
         l.clear_traces();
-        assert_eq!(l.order_received("BTCUSDT", "h5t100", 1_500), None);
+        assert_eq!(l.order_received("BTCUSDT", "h5t64", 1_500), None);
         assert!(now_ns() >= 1);
     }
 }

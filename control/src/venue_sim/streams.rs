@@ -225,10 +225,10 @@ async fn deliver(
                 return Flow::Stop;
             }
         };
-        if let Some(text) = msg {
-            if socket.feed(Message::Text(text)).await.is_err() {
-                return Flow::Stop;
-            }
+        if let Some(text) = msg
+            && socket.feed(Message::Text(text)).await.is_err()
+        {
+            return Flow::Stop;
         }
         if n == MAX_BATCH {
             break;

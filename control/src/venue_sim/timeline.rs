@@ -196,7 +196,7 @@ pub async fn run(shared: Arc<Shared>, mut source: Source, mut plan: FaultPlan, p
             while shared.events.len() > HIGH_WATER {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            if frames % YIELD_EVERY == 0 {
+            if frames.is_multiple_of(YIELD_EVERY) {
                 tokio::task::yield_now().await;
             }
         }

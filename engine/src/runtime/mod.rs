@@ -28,7 +28,7 @@ pub enum EngineError {
     Pin { core: usize, available: usize },
     #[error("cannot pin the hot thread to core {core} (engine.core): the OS refused")]
     PinRefused { core: usize },
-    #[error("mode `{0}` is not available in this build yet; use mode = \"paper\" or \"shadow\"")]
+    #[error("mode `{0}` is not available in this build yet; use mode = \"paper\", \"shadow\" or \"live\"")]
     ModeUnavailable(Mode),
     #[error("engine set-up failed: {0}")]
     Setup(String),
@@ -58,7 +58,7 @@ impl EngineHandle {
 /// Builds the engine for `cfg` on a new thread (pinned when `engine.core` is set) and starts
 /// its duty cycle. Returns once the engine is built, or with the reason it could not be.
 pub fn spawn(cfg: &Config) -> Result<Planes, EngineError> {
-    if !matches!(cfg.mode, Mode::Paper | Mode::Shadow) {
+    if !matches!(cfg.mode, Mode::Paper | Mode::Shadow | Mode::Live) {
         return Err(EngineError::ModeUnavailable(cfg.mode));
     }
     let (cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(cfg.engine.command_ring);
