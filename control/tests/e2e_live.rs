@@ -1,9 +1,10 @@
 //! End-to-end, issue #5's acceptance: the engine in live mode against `hft venue-sim` on
 //! loopback (signed WS-API orders, user-data execution reports): orders are placed,
-//! acknowledged and filled; a venue disconnect mid-session is survived (reconnect,
-//! resubscribe, reconcile) with no order executed twice; halt cancels every open order; and the
-//! engine's position equals the simulator's account. Also: live mode refuses to start without
-//! the confirmation or without keys.
+//! acknowledged and filled (resting limit orders, filled by the served market's trades); a
+//! venue disconnect mid-session is survived (reconnect, resubscribe, reconcile) with no order
+//! executed twice; halt cancels every open order; and the engine's position equals the
+//! simulator's account. Also: live mode refuses to start without the confirmation or without
+//! keys.
 //!
 //! Both processes run from temp dirs with cleared environments and are killed by Drop guards
 //! whatever happens.
@@ -93,7 +94,11 @@ fn live_engine(dir: &Path, sim: u16) -> Command {
         // An eager strategy, so orders flow within seconds.
         .env("HFT__STRATEGIES__MOMENTUM__LOOKBACK", "2")
         .env("HFT__STRATEGIES__MOMENTUM__THRESHOLD", "0.000001")
-        .env("HFT__RISK__ORDER_COOLDOWN_MS", "100");
+        .env("HFT__RISK__ORDER_COOLDOWN_MS", "100")
+        // Strategy orders join the touch as GTC limit orders, so orders rest at the venue
+        // (and are canceled after a second if still there).
+        .env("HFT__EXEC__ORDER_TYPE", "limit")
+        .env("HFT__EXEC__LIMIT_TTL_MS", "1000");
     cmd
 }
 
@@ -125,7 +130,10 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
         get(api, "/stats")["fills"].as_u64().unwrap_or(0) >= fills_before + 3
     });
 
-    // Halt: new orders stop and every open order is canceled.
+    // Halt while orders rest at the venue: new orders stop and every open order is canceled.
+    wait_until("orders resting at the venue", Duration::from_secs(60), &eng, || {
+        get(sim_port, "/control/status")["open_orders"].as_u64().unwrap_or(0) > 0
+    });
     let (status, reply) = post(api, "/trading/halt", Some(TOKEN));
     assert_eq!(status, 200, "{reply}");
     std::thread::sleep(Duration::from_secs(2));

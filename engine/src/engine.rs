@@ -22,7 +22,7 @@ use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
 use crate::strategy::{Orchestrator, TARGET_LEVELS, Tick};
 use crate::telemetry::Latency;
-use hft_shared::config::{Config, LIVE_CONFIRMATION, Mode};
+use hft_shared::config::{Config, LIVE_CONFIRMATION, Mode, StrategyOrderType};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
     Heartbeat, LatencySnapshot, Liquidity, OrderEvent, OrderStatus, PositionSnapshot, RejectEvent, RejectReason,
@@ -91,6 +91,8 @@ pub struct Counters {
     pub fills: u64,
     pub book_gaps: u64,
     pub stale_diffs: u64,
+    /// Snapshot requests the venue answered with an error (`{"code","msg"}`).
+    pub snapshot_refusals: u64,
     /// Orders the venue link could not take (full, throttled, down), closed as rejected.
     pub send_failures: u64,
     /// Live gateway became ready / went down.
@@ -198,6 +200,9 @@ pub struct Pipeline {
     rebalance_band: Amount,
     cooldown_ns: u64,
     kill_flatten: bool,
+    /// Strategy orders are resting limit orders at the touch (`exec.order_type = "limit"`).
+    limit_orders: bool,
+    limit_ttl_ns: u64,
     /// Realized PnL of orders no strategy sent (operator flatten, kill-switch flatten).
     unattributed_realized: Amount,
     last_attempt_ns: Vec<u64>,
@@ -242,6 +247,8 @@ impl Pipeline {
             rebalance_band: Amount::from_f64(cfg.risk.max_position / (2.0 * TARGET_LEVELS)).unwrap_or(Amount::ZERO),
             cooldown_ns: cfg.risk.order_cooldown_ms * 1_000_000,
             kill_flatten: cfg.risk.kill_flatten,
+            limit_orders: cfg.exec.order_type == StrategyOrderType::Limit,
+            limit_ttl_ns: cfg.exec.limit_ttl_ms * 1_000_000,
             unattributed_realized: Amount::ZERO,
             last_attempt_ns: vec![0; n],
             next_order_id: 1,
@@ -319,6 +326,9 @@ impl Pipeline {
         let t_dec = self.clock.raw();
         self.lat.record(Stage::Decode, self.clock.delta_ns(recv_raw, t_dec));
         match res {
+            // The venue refused a snapshot request (e.g. -1008 "no snapshot yet"): not market
+            // data that failed to decode. Counted apart; the feed asks again.
+            Err(DecodeError::VenueError) => self.counters.snapshot_refusals += 1,
             Err(e) => self.counters.decode_errors[e.index()] += 1,
             Ok(Decoded::Snapshot(h)) => {
                 let FrameKind::Snapshot(sym) = kind else {
@@ -515,6 +525,9 @@ impl Pipeline {
             self.last_attempt_ns[i] = ts_ns;
             return self.flatten_symbol(i, ts_ns);
         }
+        if self.limit_orders {
+            self.expire_limits(i, ts_ns);
+        }
         let tick = Tick {
             bid: q.bid,
             ask: q.ask,
@@ -549,13 +562,14 @@ impl Pipeline {
         }
         self.last_attempt_ns[i] = ts_ns;
         let side = if diff.raw() > 0 { Side::Buy } else { Side::Sell };
-        let px = match side {
-            Side::Buy => q.ask,
-            Side::Sell => q.bid,
+        // Market orders take the touch; limit orders join it (the best bid for a buy).
+        let px = match (side, self.limit_orders) {
+            (Side::Buy, false) | (Side::Sell, true) => q.ask,
+            (Side::Sell, false) | (Side::Buy, true) => q.bid,
         };
         // No more per order than risk per trade allows; the rest follows on later ticks.
         let qty = diff.abs().min(self.risk.max_trade_qty(px));
-        let intent = Intent { symbol: i, side, qty, px, reduce_only: false };
+        let intent = Intent { symbol: i, side, qty, px, reduce_only: false, limit: self.limit_orders };
         let contributors = self.orch.active_mask();
         self.submit(intent, mid, contributors, recv_raw, t_strat, ts_ns)
     }
@@ -588,12 +602,14 @@ impl Pipeline {
         }
         let id = OrderId(self.next_order_id);
         self.next_order_id += 1;
+        let (kind, tif) =
+            if intent.limit { (OrderKind::Limit, TimeInForce::Gtc) } else { (OrderKind::Market, TimeInForce::Ioc) };
         let mut order = OrderEvent {
             id,
             symbol: SymbolId(i as u16),
             side: intent.side,
-            kind: OrderKind::Market,
-            tif: TimeInForce::Ioc,
+            kind,
+            tif,
             px: intent.px,
             qty: intent.qty,
             decision_px,
@@ -905,6 +921,31 @@ impl Pipeline {
         }
     }
 
+    /// Cancels symbol `i`'s resting limit orders older than `exec.limit_ttl_ms`.
+    fn expire_limits(&mut self, i: usize, ts_ns: u64) {
+        for k in 0..self.orders.open_count() {
+            let o = self.orders.open_orders()[k];
+            if o.symbol.index() != i
+                || o.kind != OrderKind::Limit
+                || o.cancel_requested
+                || ts_ns.saturating_sub(o.sent_ns) < self.limit_ttl_ns
+            {
+                continue;
+            }
+            let _ = self.orders.request_cancel(o.id);
+            match self.live.as_deref_mut() {
+                Some(gw) => {
+                    if let Some(cid) = ClientId::new(o.client_id.as_bytes()) {
+                        let _ = gw.cancel(o.symbol, &cid, ts_ns);
+                    }
+                }
+                None => {
+                    let _ = self.venue.cancel(o.id, ts_ns);
+                }
+            }
+        }
+    }
+
     /// Cancels every open order; whether there was any.
     fn cancel_all(&mut self, ts_ns: u64) -> bool {
         let open = self.orders.open_count();
@@ -1115,7 +1156,7 @@ impl Pipeline {
             Side::Buy => q.ask,
             Side::Sell => q.bid,
         };
-        let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true };
+        let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true, limit: false };
         let now = self.clock.raw();
         self.submit(intent, q.mid(), 0, now, now, ts_ns)
     }

@@ -351,6 +351,19 @@ pub struct ExecConfig {
     pub order_latency_us: u64,
     /// Acknowledgement latency: the venue's answer reaches the engine this long after, µs.
     pub ack_latency_us: u64,
+    /// How strategy orders are sent: `market` (take the touch) or `limit` (join the touch:
+    /// a GTC limit at the best bid for a buy, the best ask for a sell, canceled when older than
+    /// `limit_ttl_ms`). Flattening is always by market order.
+    pub order_type: StrategyOrderType,
+    /// A strategy's resting limit order is canceled after this long, ms.
+    pub limit_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyOrderType {
+    Market,
+    Limit,
 }
 
 /// Live trading over Binance's WebSocket API.
@@ -679,6 +692,9 @@ impl Config {
 
         if self.exec.order_latency_us > 10_000_000 {
             return Err(r("exec.order_latency_us", self.exec.order_latency_us.to_string(), "0 to 10000000"));
+        }
+        if !(1..=3_600_000).contains(&self.exec.limit_ttl_ms) {
+            return Err(r("exec.limit_ttl_ms", self.exec.limit_ttl_ms.to_string(), "1 to 3600000"));
         }
         if self.exec.ack_latency_us > 10_000_000 {
             return Err(r("exec.ack_latency_us", self.exec.ack_latency_us.to_string(), "0 to 10000000"));

@@ -42,6 +42,8 @@ pub struct Intent {
     pub px: Px,
     /// Only reduces the absolute position.
     pub reduce_only: bool,
+    /// A resting limit order at `px` (else a market order expected to trade at `px`).
+    pub limit: bool,
 }
 
 /// Engine state the checks read.

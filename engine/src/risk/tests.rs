@@ -71,7 +71,7 @@ fn px(s: &str) -> Px {
 }
 
 fn buy(qty: &str) -> Intent {
-    Intent { symbol: 0, side: Side::Buy, qty: q(qty), px: Px::from_int(50_000), reduce_only: false }
+    Intent { symbol: 0, side: Side::Buy, qty: q(qty), px: Px::from_int(50_000), reduce_only: false, limit: false }
 }
 
 fn long(qty: &str) -> [Position; 2] {
