@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::Running;
+use common::{Running, agent, hft, port_after};
 use hft_shared::Qty;
 use serde_json::Value;
 use std::path::Path;
@@ -23,28 +23,9 @@ const KEY: &str = "e2eLiveKey0123456789abcdefABCDEF";
 const SECRET: &str = "e2eLiveSecretDoNotPrint0123456789abcdef";
 const CONFIRM: &str = "I understand this trades real money";
 
-fn hft(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hft"));
-    cmd.current_dir(dir).env_clear().env("RUST_LOG", "info");
-    cmd
-}
-
-fn port_after(line: &str, prefix: &str) -> u16 {
-    let rest = line.split(prefix).nth(1).unwrap_or_else(|| panic!("{prefix:?} not in {line:?}"));
-    let authority = rest.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
-    authority.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"))
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
-    )
-}
-
+/// GET `path` on 127.0.0.1:`port`, the JSON body.
 fn get(port: u16, path: &str) -> Value {
-    let mut res =
-        agent().get(&format!("http://127.0.0.1:{port}{path}")).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    res.body_mut().read_json::<Value>().unwrap_or(Value::Null)
+    common::get(port, path).1
 }
 
 fn post(port: u16, path: &str, token: Option<&str>) -> (u16, Value) {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Running;
+use common::{Running, agent};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -120,12 +120,6 @@ impl Hft {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
-    )
 }
 
 fn n(v: &Value, key: &str) -> u64 {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Running;
+use common::{Running, get, hft, port_after};
 use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
 use hft_shared::Px;
 use serde_json::Value;
@@ -20,31 +20,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "shadow-test-token";
-
-fn hft(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hft"));
-    cmd.current_dir(dir).env_clear().env("RUST_LOG", "info");
-    cmd
-}
-
-fn port_after(line: &str, prefix: &str) -> u16 {
-    let rest = line.split(prefix).nth(1).unwrap_or_else(|| panic!("{prefix:?} not in {line:?}"));
-    let authority = rest.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
-    authority.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"))
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
-    )
-}
-
-fn get(port: u16, path: &str) -> (u16, Value) {
-    let mut res =
-        agent().get(&format!("http://127.0.0.1:{port}{path}")).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = res.status().as_u16();
-    (status, res.body_mut().read_json::<Value>().unwrap_or(Value::Null))
-}
 
 /// The capture to serve: the real corpus when present, else a synthetic one written to `dir`.
 fn capture(dir: &Path) -> (Vec<PathBuf>, &'static str) {

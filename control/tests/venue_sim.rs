@@ -131,9 +131,7 @@ impl Sim {
 
 /// One HTTP request to the simulator on `port`: status and JSON body.
 fn call(port: u16, method: &str, path: &str) -> (u16, Value) {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
-    );
+    let agent = common::agent();
     let url = format!("http://127.0.0.1:{port}{path}");
     let res = match method {
         "GET" => agent.get(&url).call(),

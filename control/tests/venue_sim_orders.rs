@@ -69,13 +69,7 @@ impl Sim {
     }
 
     fn get(&self, path: &str) -> Value {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build(),
-        );
-        let mut res = agent.get(format!("http://127.0.0.1:{}{path}", self.port)).call().expect("GET");
+        let mut res = common::agent().get(format!("http://127.0.0.1:{}{path}", self.port)).call().expect("GET");
         assert_eq!(res.status().as_u16(), 200, "GET {path}");
         res.body_mut().read_json::<Value>().expect("JSON body")
     }

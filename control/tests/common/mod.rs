@@ -1,10 +1,12 @@
 //! Helpers shared by the control crate's end-to-end tests (each test binary includes this
 //! module): a child process with its output captured, killed and reaped on drop whatever the
-//! test did.
+//! test did; the `hft` command; the HTTP client and JSON GET the tests talk to it with.
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -95,4 +97,34 @@ impl Running {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The `hft` binary run from `dir` with a cleared environment: only what the test sets.
+pub fn hft(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hft"));
+    cmd.current_dir(dir).env_clear().env("RUST_LOG", "info");
+    cmd
+}
+
+/// The port of the address after `prefix` in a banner line (`… ws://127.0.0.1:PORT …`).
+pub fn port_after(line: &str, prefix: &str) -> u16 {
+    let rest = line.split(prefix).nth(1).unwrap_or_else(|| panic!("{prefix:?} not in {line:?}"));
+    let authority = rest.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+    authority.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// An HTTP client that answers error statuses as responses (the tests check them) and gives up
+/// after 10 s.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build(),
+    )
+}
+
+/// `GET http://127.0.0.1:{port}{path}`: the status and the JSON body (null when not JSON).
+pub fn get(port: u16, path: &str) -> (u16, Value) {
+    let mut res =
+        agent().get(&format!("http://127.0.0.1:{port}{path}")).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json::<Value>().unwrap_or(Value::Null))
 }
