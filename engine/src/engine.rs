@@ -640,21 +640,18 @@ impl Pipeline {
         self.counters.orders += 1;
         self.orch.count_order(contributors);
         let sent = match self.live.as_deref_mut() {
-            Some(gw) => {
-                let client_id = self.orders.get_open(id).and_then(|o| ClientId::new(o.client_id.as_bytes()));
-                client_id.is_some_and(|client_id| {
-                    let o = NewOrder {
-                        symbol: order.symbol,
-                        side: order.side,
-                        kind: order.kind,
-                        tif: order.tif,
-                        qty: order.qty,
-                        px: order.px,
-                        client_id,
-                    };
-                    gw.place(&o, ts_ns).is_ok()
-                })
-            }
+            Some(gw) => self.orders.get_open(id).map(|o| o.client_id).is_some_and(|client_id| {
+                let o = NewOrder {
+                    symbol: order.symbol,
+                    side: order.side,
+                    kind: order.kind,
+                    tif: order.tif,
+                    qty: order.qty,
+                    px: order.px,
+                    client_id,
+                };
+                gw.place(&o, ts_ns).is_ok()
+            }),
             None => self.venue.submit(&order, ts_ns).is_ok(),
         };
         if !sent {
@@ -764,9 +761,9 @@ impl Pipeline {
         let Some(gw) = self.live.as_deref_mut() else { return };
         for k in 0..self.orders.open_count() {
             let o = self.orders.open_orders()[k];
-            let listed = gw.open_orders(o.symbol).iter().any(|v| v.client_id.as_bytes() == o.client_id.as_bytes());
-            if !listed && let Some(cid) = ClientId::new(o.client_id.as_bytes()) {
-                let _ = gw.query(o.symbol, &cid, ts_ns);
+            let listed = gw.open_orders(o.symbol).iter().any(|v| v.client_id == o.client_id);
+            if !listed {
+                let _ = gw.query(o.symbol, &o.client_id, ts_ns);
             }
         }
     }
@@ -935,9 +932,7 @@ impl Pipeline {
             let _ = self.orders.request_cancel(o.id);
             match self.live.as_deref_mut() {
                 Some(gw) => {
-                    if let Some(cid) = ClientId::new(o.client_id.as_bytes()) {
-                        let _ = gw.cancel(o.symbol, &cid, ts_ns);
-                    }
+                    let _ = gw.cancel(o.symbol, &o.client_id, ts_ns);
                 }
                 None => {
                     let _ = self.venue.cancel(o.id, ts_ns);

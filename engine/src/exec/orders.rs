@@ -29,12 +29,13 @@
 //! parsed to its order id, then looked up. Finished orders are found in the history ring,
 //! O(history), newest first.
 
+pub use super::live::ClientId;
 use hft_shared::msg::{OrderEvent, OrderStatus, OrderUpdate};
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 use std::fmt;
 
 /// Longest client order id Binance accepts (`newClientOrderId`).
-pub const CLIENT_ID_MAX: usize = 36;
+pub const CLIENT_ID_MAX: usize = ClientId::MAX;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -95,70 +96,21 @@ pub fn parse_client_id(s: &[u8]) -> Option<(OrderId, u64)> {
     Some((OrderId(id), trace))
 }
 
-/// Whether `s` is a valid Binance `newClientOrderId`: `^[.A-Z:/a-z0-9_-]{1,36}$`.
+/// Whether `s` is a valid Binance `newClientOrderId`: `^[.A-Z:/a-z0-9_-]{1,36}$` (the rule
+/// [`ClientId::new`] applies).
 #[inline]
 pub fn is_valid_client_id(s: &[u8]) -> bool {
-    (1..=CLIENT_ID_MAX).contains(&s.len())
-        && s.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'/' | b'_' | b'-'))
+    ClientId::new(s).is_some()
 }
 
-/// A client order id held inline (no heap): ASCII, 1 to [`CLIENT_ID_MAX`] bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientOrderId {
-    len: u8,
-    buf: [u8; CLIENT_ID_MAX],
-}
-
-impl ClientOrderId {
-    /// An empty id (only as a placeholder in unused slots).
-    pub const EMPTY: Self = Self { len: 0, buf: [0; CLIENT_ID_MAX] };
-
-    /// The engine's id for order `id` caused by trace value `trace` (see [`format_client_id`]).
-    #[inline]
-    pub fn new(id: OrderId, trace: u64) -> Self {
-        let mut buf = [0; CLIENT_ID_MAX];
-        let len = format_client_id(id, trace, &mut buf);
-        Self { len: len as u8, buf }
-    }
-
-    /// Any valid Binance client id (e.g. from an execution report), copied inline.
-    pub fn from_bytes(s: &[u8]) -> Option<Self> {
-        if !is_valid_client_id(s) {
-            return None;
-        }
-        let mut buf = [0; CLIENT_ID_MAX];
-        buf[..s.len()].copy_from_slice(s);
-        Some(Self { len: s.len() as u8, buf })
-    }
-
-    #[inline]
-    pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len as usize).unwrap_or(&[])
-    }
-
-    #[inline]
-    pub fn as_str(&self) -> &str {
-        // Only ASCII is ever stored.
-        core::str::from_utf8(self.as_bytes()).unwrap_or("")
-    }
-
-    /// The order id and trace value, when this is one of the engine's ids.
-    #[inline]
-    pub fn parse(&self) -> Option<(OrderId, u64)> {
-        parse_client_id(self.as_bytes())
-    }
-}
-
-impl fmt::Display for ClientOrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Debug for ClientOrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientOrderId({})", self.as_str())
-    }
+/// The engine's client id for order `id` caused by trace value `trace` (see
+/// [`format_client_id`]), as the gateway sends it.
+#[inline]
+pub fn engine_client_id(id: OrderId, trace: u64) -> ClientId {
+    let mut buf = [0; CLIENT_ID_MAX];
+    let n = format_client_id(id, trace, &mut buf);
+    // `h`, hex digits, `t`, hex digits: always a valid id.
+    ClientId::new(&buf[..n]).unwrap_or(ClientId::NONE)
 }
 
 /// Whether an order may go from `from` to `to` (see the module docs). `PartiallyFilled →
@@ -201,7 +153,7 @@ pub enum OrderError {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Order {
     pub id: OrderId,
-    pub client_id: ClientOrderId,
+    pub client_id: ClientId,
     /// The caller's trace value (market-data update id behind the order), also in `client_id`.
     pub trace: u64,
     pub symbol: SymbolId,
@@ -239,7 +191,7 @@ pub struct Order {
 impl Order {
     const EMPTY: Self = Self {
         id: OrderId(0),
-        client_id: ClientOrderId::EMPTY,
+        client_id: ClientId::NONE,
         trace: 0,
         symbol: SymbolId(0),
         side: Side::Buy,
@@ -461,7 +413,7 @@ impl OrderTable {
         ev: &OrderEvent,
         trace: u64,
         shares: [u32; StrategyKind::COUNT],
-    ) -> Result<ClientOrderId, OrderError> {
+    ) -> Result<ClientId, OrderError> {
         if ev.qty.raw() <= 0 || (ev.kind != OrderKind::Market && ev.px.raw() <= 0) {
             self.stats.invalid += 1;
             return Err(OrderError::Invalid);
@@ -474,7 +426,7 @@ impl OrderTable {
             self.stats.refused_full += 1;
             return Err(OrderError::Full);
         }
-        let client_id = ClientOrderId::new(ev.id, trace);
+        let client_id = engine_client_id(ev.id, trace);
         self.open[self.n_open] = Order {
             id: ev.id,
             client_id,
@@ -701,12 +653,12 @@ mod tests {
 
     #[test]
     fn client_id_examples() {
-        assert_eq!(ClientOrderId::new(OrderId(1), 0).as_str(), "h1t0");
-        assert_eq!(ClientOrderId::new(OrderId(255), 0xabc).as_str(), "hfftabc");
-        let max = ClientOrderId::new(OrderId(u64::MAX), u64::MAX);
+        assert_eq!(engine_client_id(OrderId(1), 0).as_str(), "h1t0");
+        assert_eq!(engine_client_id(OrderId(255), 0xabc).as_str(), "hfftabc");
+        let max = engine_client_id(OrderId(u64::MAX), u64::MAX);
         assert_eq!(max.as_str(), "hfffffffffffffffftffffffffffffffff");
         assert_eq!(max.as_bytes().len(), 34);
-        assert_eq!(max.parse(), Some((OrderId(u64::MAX), u64::MAX)));
+        assert_eq!(parse_client_id(max.as_bytes()), Some((OrderId(u64::MAX), u64::MAX)));
     }
 
     #[test]
@@ -744,9 +696,9 @@ mod tests {
         assert!(is_valid_client_id(&[b'a'; 36]));
         assert!(!is_valid_client_id(b"a b"));
         assert!(!is_valid_client_id(b"a+b"));
-        assert_eq!(ClientOrderId::from_bytes(b"web_x").unwrap().as_str(), "web_x");
-        assert_eq!(ClientOrderId::from_bytes(b"web x"), None);
-        assert_eq!(ClientOrderId::from_bytes(b"web_x").unwrap().parse(), None);
+        assert_eq!(ClientId::new(b"web_x").unwrap().as_str(), "web_x");
+        assert_eq!(ClientId::new(b"web x"), None);
+        assert_eq!(parse_client_id(ClientId::new(b"web_x").unwrap().as_bytes()), None);
     }
 
     proptest! {
@@ -758,7 +710,7 @@ mod tests {
             prop_assert!(binance_regex(s), "{}", s);
             prop_assert!(is_valid_client_id(s.as_bytes()));
             prop_assert_eq!(parse_client_id(s.as_bytes()), Some((OrderId(id), trace)));
-            let c = ClientOrderId::new(OrderId(id), trace);
+            let c = engine_client_id(OrderId(id), trace);
             prop_assert_eq!(c.as_str(), s);
             prop_assert_eq!(s, format!("h{id:x}t{trace:x}"));
         }
@@ -766,7 +718,7 @@ mod tests {
         #[test]
         fn client_id_parse_never_panics_and_is_canonical(s in "[.A-Za-z0-9:/_-]{0,40}") {
             if let Some((id, trace)) = parse_client_id(s.as_bytes()) {
-                let c = ClientOrderId::new(id, trace);
+                let c = engine_client_id(id, trace);
                 prop_assert_eq!(c.as_str(), s.as_str());
             }
         }
