@@ -19,7 +19,7 @@ use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
 use hft_shared::{Px, Qty, Side};
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 // ---- the data -----------------------------------------------------------------------------------
@@ -47,14 +47,6 @@ impl Run {
     fn levels(&self) -> u64 {
         self.diffs.iter().map(|d| (d.bids.len() + d.asks.len()) as u64).sum()
     }
-}
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
-    };
-    CORPUS_FILES.iter().all(|f| dir.join(f).is_file()).then_some(dir)
 }
 
 fn corpus_frames(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
@@ -119,7 +111,7 @@ fn select(source: String, frames: &[Vec<u8>]) -> Run {
 }
 
 fn run() -> Run {
-    if let Some(dir) = corpus_dir() {
+    if let Some(dir) = hft_benches::corpus_dir(&CORPUS_FILES) {
         match corpus_frames(&dir) {
             Ok(frames) => {
                 eprintln!("book bench: real diffs from the Binance corpus in {}", dir.display());

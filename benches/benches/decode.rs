@@ -16,7 +16,6 @@ use hft_shared::{Px, Qty};
 use serde::Deserialize;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::time::Duration;
 
 // ---- frames -------------------------------------------------------------------------------------
@@ -55,14 +54,6 @@ struct Frames {
     snapshot: Option<Vec<u8>>,
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
-    };
-    dir.join("spot_btcusdt_20240808.gz").is_file().then_some(dir)
-}
-
 fn corpus_frames(dir: &std::path::Path) -> std::io::Result<Vec<Vec<u8>>> {
     let f = std::fs::File::open(dir.join("spot_btcusdt_20240808.gz"))?;
     let mut out = Vec::new();
@@ -90,7 +81,7 @@ fn frames() -> Frames {
         depth: DEPTH_SIZES.iter().map(|&n| (n, sample_depth(n))).collect(),
         snapshot: None,
     };
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = hft_benches::corpus_dir(&["spot_btcusdt_20240808.gz"]) else {
         eprintln!("decode bench: Binance corpus not found; using embedded sample frames");
         return embedded();
     };

@@ -32,7 +32,6 @@ use serde::Deserialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -70,15 +69,6 @@ static GLOBAL: Counting = Counting;
 // ---- the ticks ------------------------------------------------------------------------------------
 
 const CORPUS_FILE: &str = "spot_btcusdt_20240808.gz";
-
-fn corpus_path() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
-    };
-    let path = dir.join(CORPUS_FILE);
-    path.is_file().then_some(path)
-}
 
 #[derive(Deserialize)]
 struct Frame<T> {
@@ -169,7 +159,7 @@ fn ticks() -> (String, Vec<Tick>) {
         eprintln!("strategy bench: {why}; using a generated random walk of 50000 ticks");
         ("generated random walk".to_string(), random_walk(50_000))
     };
-    let Some(path) = corpus_path() else {
+    let Some(path) = hft_benches::corpus_dir(&[CORPUS_FILE]).map(|d| d.join(CORPUS_FILE)) else {
         return generated("Binance corpus not found".into());
     };
     match corpus_ticks(&path) {

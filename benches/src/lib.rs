@@ -2,6 +2,18 @@
 
 use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
 use hft_shared::Px;
+use std::path::PathBuf;
+
+/// The real Binance capture's directory — `HFT_CORPUS_DIR`, else `../shared/data/binance`
+/// beside the repository — when every one of `files` is in it. It lives outside the project:
+/// benches that use it must say so and fall back to generated data when this is `None`.
+pub fn corpus_dir(files: &[&str]) -> Option<PathBuf> {
+    let dir = match std::env::var_os("HFT_CORPUS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/binance")),
+    };
+    files.iter().all(|f| dir.join(f).is_file()).then_some(dir)
+}
 
 /// A pre-generated run of frames: the snapshot first, then `n` stream frames, all in memory
 /// so harnesses time the engine and not the generator.
