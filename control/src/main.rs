@@ -5,6 +5,7 @@
 //! failure, 2 bad configuration or usage.
 
 mod api;
+mod audit;
 mod bridge;
 mod record;
 mod replay;

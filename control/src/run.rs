@@ -130,8 +130,12 @@ async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, tok
 
     let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the API socket")?;
     let addr = listener.local_addr().context("cannot read the API socket's address")?;
-    let app =
-        api::router(AppState { replica: replica.clone(), bridge: bridge.clone(), token: Arc::from(token.secret()) });
+    let app = api::router(AppState {
+        replica: replica.clone(),
+        bridge: bridge.clone(),
+        token: Arc::from(token.secret()),
+        audit: crate::audit::Audit::log_only(),
+    });
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
         axum::serve(listener, app)

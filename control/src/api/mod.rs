@@ -5,9 +5,11 @@
 //! replica.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod handlers;
 
+use crate::audit::Audit;
 use crate::bridge::Bridge;
 use crate::state::SharedReplica;
 use axum::Router;
@@ -27,10 +29,13 @@ pub struct AppState {
     pub bridge: Bridge,
     /// Bearer token for state-changing calls. Never logged or served.
     pub token: Arc<str>,
+    /// Operator actions (every state-changing request) go here.
+    pub audit: Audit,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/dashboard", get(dashboard::page))
         .route("/health", get(handlers::health))
         .route("/stats", get(handlers::stats))
         .route("/latency", get(handlers::latency))
@@ -84,7 +89,12 @@ mod tests {
         let replica = Replica::new(&cfg, Instant::now()).shared();
         let (p, c, _eng) = fake::start(script, 64);
         let (bridge, _task) = Bridge::start_with_timeout(p, c, replica.clone(), ack_timeout);
-        let app = router(AppState { replica: replica.clone(), bridge, token: Arc::from(TOKEN) });
+        let app = router(AppState {
+            replica: replica.clone(),
+            bridge,
+            token: Arc::from(TOKEN),
+            audit: crate::audit::Audit::log_only(),
+        });
         Harness { app, replica, cfg }
     }
 
