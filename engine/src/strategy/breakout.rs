@@ -14,9 +14,11 @@
 //! tick (over the same previous `period` ticks) × `volume_period`; `volume_factor = 0` turns the
 //! confirmation off. The signal is the position: −1, 0 or +1.
 //!
-//! Rolling max/min are monotonic deques (amortised O(1)); the volume sums are exact `i64`
-//! running sums over a ring of per-tick volumes (each clamped to `MAX_TICK_VOLUME`, so a sum of
-//! 10000 fits); the comparison is in integers (`volume_factor` in parts per million).
+//! Rolling max/min are monotonic deques (amortised O(1)). The volume sums are differences of a
+//! cumulative volume kept in wrapping `i64` arithmetic over a power-of-two ring: a window's sum
+//! is exact whenever it fits in `i64`, which it does (per-tick volumes are clamped to
+//! `MAX_TICK_VOLUME`, so a sum of 10000 fits). The confirmation is computed only for a mid
+//! outside the channel, in integers (`volume_factor` in parts per million).
 //!
 //! Hot thread; allocates only in `new`.
 
@@ -33,11 +35,13 @@ pub struct Breakout {
     t: u64,
     hi: MonoDeque<true>,
     lo: MonoDeque<false>,
-    /// Volumes of the last `period + 1` ticks (the current and the `period` before it), by
-    /// `t % (period + 1)`; zero before they exist.
-    vols: Vec<i64>,
-    /// `t % (period + 1)` of the next tick.
-    head: usize,
+    /// Cumulative volume (wrapping) after tick `i`, at `i & mask`: the last `period + 2` are
+    /// held (the ring is at least that long); slots of ticks before the first hold 0.
+    cum: Vec<i64>,
+    /// `cum.len() - 1`; the length is a power of two.
+    mask: usize,
+    /// Cumulative volume (wrapping) after the previous tick.
+    total: i64,
     /// Σ volume over the last `volume_period` ticks, current included (≤ 1e18).
     recent: i64,
     /// Σ volume over the `period` ticks before the current one (≤ 1e18).
@@ -103,8 +107,9 @@ impl Breakout {
             t: 0,
             hi: MonoDeque::new(period + 1),
             lo: MonoDeque::new(period + 1),
-            vols: vec![0; period + 1],
-            head: 0,
+            cum: vec![0; (period + 2).next_power_of_two()],
+            mask: (period + 2).next_power_of_two() - 1,
+            total: 0,
             recent: 0,
             baseline: 0,
             pos: 0,
@@ -115,22 +120,27 @@ impl Breakout {
     /// Feeds one tick; returns the position signal (−1, 0 or +1).
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) -> f64 {
-        let Some(x) = tick.mid2() else { return 0.0 };
-        let v = tick.volume_raw();
+        match tick.mid2() {
+            Some(x) => self.on_mid(tick, x),
+            None => 0.0,
+        }
+    }
+
+    /// [`Breakout::on_tick`] for a usable tick whose `mid2` is `x`.
+    #[inline(always)]
+    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         let t = self.t;
         self.t += 1;
 
-        // Volumes: the previous tick joins the baseline, the one `period + 1` back leaves it;
-        // the current joins `recent`, the one `volume_period` back leaves it. Slots of ticks
-        // before the first hold 0.
-        let cap = self.vols.len();
-        let at = |back: usize| if self.head >= back { self.head - back } else { self.head + cap - back };
-        let prev = self.vols[at(1)];
-        let leaving_recent = self.vols[at(self.volume_period)];
-        let leaving_baseline = core::mem::replace(&mut self.vols[self.head], v);
-        self.head = if self.head + 1 == cap { 0 } else { self.head + 1 };
-        self.baseline += prev - leaving_baseline;
-        self.recent += v - leaving_recent;
+        // Volumes: recent = C(t) − C(t − volume_period), baseline = C(t − 1) − C(t − 1 − period),
+        // with C the cumulative volume. Indices below 0 land on slots not written yet (the ring
+        // holds more than period + 1), which hold 0 = C(< 0). Wrapping differences are exact.
+        let at = |i: u64| i as usize & self.mask;
+        let before = self.total;
+        self.total = before.wrapping_add(tick.volume_raw());
+        self.cum[at(t)] = self.total;
+        self.recent = self.total.wrapping_sub(self.cum[at(t.wrapping_sub(self.volume_period as u64))]);
+        self.baseline = before.wrapping_sub(self.cum[at(t.wrapping_sub(self.period + 1))]);
 
         // Channel over ticks t − period ..= t − 1, then the current mid joins it for the next.
         // The window start moves by one per tick: at most one entry leaves each deque.
@@ -141,7 +151,9 @@ impl Breakout {
         if t >= self.period
             && let (Some(support), Some(resistance)) = (self.lo.extreme(), self.hi.extreme())
         {
-            let confirmed = self.rule.confirms(self.recent, self.baseline);
+            // Only a mid outside the channel needs the volume's verdict.
+            let outside = x > resistance || x < support;
+            let confirmed = outside && self.rule.confirms(self.recent, self.baseline);
             self.pos = next_position(self.pos, x, support, resistance, confirmed);
             self.channel = Some((support, resistance));
         }

@@ -82,7 +82,15 @@ impl MarketMaker {
     /// otherwise ignored).
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) -> f64 {
-        let Some(x) = tick.mid2() else { return 0.0 };
+        match tick.mid2() {
+            Some(x) => self.on_mid(tick, x),
+            None => 0.0,
+        }
+    }
+
+    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    #[inline(always)]
+    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         self.last = Some(*tick);
         let bq = tick.bid_qty.raw().max(0) as f64;
         let aq = tick.ask_qty.raw().max(0) as f64;

@@ -81,7 +81,15 @@ impl MeanReversion {
     /// Feeds one tick; returns the signal in [-1, 1].
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) -> f64 {
-        let Some(x) = tick.mid2() else { return 0.0 };
+        match tick.mid2() {
+            Some(x) => self.on_mid(tick, x),
+            None => 0.0,
+        }
+    }
+
+    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    #[inline(always)]
+    pub fn on_mid(&mut self, _tick: &Tick, x: i64) -> f64 {
         if let Some(old) = self.ring.push(x) {
             self.sum -= old as i128;
             self.sum_sq -= old as i128 * old as i128;

@@ -1,8 +1,9 @@
 //! Strategies and the orchestrator that combines their signals into a target position.
 //!
 //! Every strategy exists for every symbol and sees every [`Tick`] (a top-of-book update), so any
-//! of them can be activated at run time with its state warm. Strategies are enum-dispatched (no
-//! `dyn` on the hot thread), O(1) per tick (amortised O(1) for the rolling max/min), keep their
+//! of them can be activated at run time with its state warm. Dispatch is static (no `dyn` on the
+//! hot thread): the orchestrator holds each symbol's four as typed fields ([`Strategies`]), and
+//! the [`Strategy`] enum holds one on its own. Strategies are O(1) per tick (amortised O(1) for the rolling max/min), keep their
 //! windows in rings allocated in `new`, and return a signal in [-1, 1]: 0 while warming up and 0
 //! for a tick that is not a usable book ([`Tick::mid2`] is `None`). No input makes them panic or
 //! return NaN.
@@ -190,6 +191,49 @@ pub const TARGET_LEVELS: f64 = 4.0;
 /// [`Orchestrator::shares`] are parts per million: they sum to exactly this.
 pub const SHARE_SCALE: u32 = 1_000_000;
 
+/// The four strategies of one symbol as typed fields, in [`StrategyKind::ALL`] order: the
+/// orchestrator calls each directly (static dispatch, no `match` per tick); [`Strategy`] holds
+/// one of them on its own.
+#[derive(Debug, Clone)]
+pub struct Strategies {
+    pub momentum: Momentum,
+    pub meanreversion: MeanReversion,
+    pub breakout: Breakout,
+    pub marketmaking: MarketMaker,
+}
+
+impl Strategies {
+    pub fn new(cfg: &Config) -> Self {
+        let s = &cfg.strategies;
+        Self {
+            momentum: Momentum::new(&s.momentum),
+            meanreversion: MeanReversion::new(&s.meanreversion),
+            breakout: Breakout::new(&s.breakout),
+            marketmaking: MarketMaker::new(&s.marketmaking, &cfg.filters),
+        }
+    }
+
+    /// Feeds a usable tick whose `mid2` is `x` to all four; their signals, by
+    /// [`StrategyKind::index`].
+    #[inline]
+    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> [f64; StrategyKind::COUNT] {
+        [
+            self.momentum.on_mid(tick, x),
+            self.meanreversion.on_mid(tick, x),
+            self.breakout.on_mid(tick, x),
+            self.marketmaking.on_mid(tick, x),
+        ]
+    }
+}
+
+// `Strategies::on_mid` lists the strategies in this order.
+const _: () = {
+    assert!(StrategyKind::Momentum.index() == 0);
+    assert!(StrategyKind::MeanReversion.index() == 1);
+    assert!(StrategyKind::Breakout.index() == 2);
+    assert!(StrategyKind::MarketMaking.index() == 3);
+};
+
 /// Per-strategy settings and counters (shared by all symbols).
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
@@ -212,8 +256,8 @@ pub struct Slot {
 /// and [`Orchestrator::set_weight`], which keep the normalised weights in step.
 #[derive(Debug)]
 pub struct Orchestrator {
-    /// `per_symbol[symbol][kind.index()]`, in `StrategyKind::ALL` order.
-    per_symbol: Vec<[Strategy; StrategyKind::COUNT]>,
+    /// The strategies of each symbol, by `SymbolId` index.
+    per_symbol: Vec<Strategies>,
     pub slots: [Slot; StrategyKind::COUNT],
     /// `weight / Σ weights` of the active strategies with a positive weight, else 0: the
     /// aggregate is Σ norm × signal, with no division per tick.
@@ -251,7 +295,7 @@ impl Orchestrator {
             orders: 0,
             realized: Amount::ZERO,
         });
-        let per_symbol = cfg.symbols.iter().map(|_| StrategyKind::ALL.map(|k| Strategy::new(k, cfg))).collect();
+        let per_symbol = cfg.symbols.iter().map(|_| Strategies::new(cfg)).collect();
         let mut o = Self {
             per_symbol,
             slots,
@@ -278,12 +322,10 @@ impl Orchestrator {
     /// ([`Tick::mid2`] is `None`) and an unknown symbol change nothing and return `None`.
     #[inline]
     pub fn on_tick(&mut self, symbol: usize, tick: &Tick) -> Option<Decision> {
-        tick.mid2()?;
-        let strategies = self.per_symbol.get_mut(symbol)?;
-        let mut signals = [0.0; StrategyKind::COUNT];
-        for (k, s) in strategies.iter_mut().enumerate() {
-            signals[k] = s.on_tick(tick);
-            self.slots[k].last_signal = signals[k];
+        let x = tick.mid2()?;
+        let signals = self.per_symbol.get_mut(symbol)?.on_mid(tick, x);
+        for (slot, &signal) in self.slots.iter_mut().zip(&signals) {
+            slot.last_signal = signal;
         }
         let level = target_level(&self.norm, &signals);
         let contributors = self.contributors;
@@ -393,15 +435,12 @@ impl Orchestrator {
         if !self.slots[StrategyKind::MarketMaking.index()].active {
             return None;
         }
-        match &self.per_symbol.get(symbol)?[StrategyKind::MarketMaking.index()] {
-            Strategy::MarketMaking(mm) => mm.quotes(),
-            _ => None,
-        }
+        self.per_symbol.get(symbol)?.marketmaking.quotes()
     }
 
-    /// The strategy `kind` of `symbol` (for inspection and tests).
-    pub fn strategy(&self, symbol: usize, kind: StrategyKind) -> Option<&Strategy> {
-        self.per_symbol.get(symbol).map(|s| &s[kind.index()])
+    /// The strategies of `symbol` (for inspection and tests).
+    pub fn strategies(&self, symbol: usize) -> Option<&Strategies> {
+        self.per_symbol.get(symbol)
     }
 }
 

@@ -69,7 +69,15 @@ impl Momentum {
     /// book, which is otherwise ignored).
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) -> f64 {
-        let Some(x) = tick.mid2() else { return 0.0 };
+        match tick.mid2() {
+            Some(x) => self.on_mid(tick, x),
+            None => 0.0,
+        }
+    }
+
+    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    #[inline(always)]
+    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         match &mut self.state {
             State::Return(ring) => match ring.push(x) {
                 // `old` > 0: only usable books are pushed.

@@ -35,13 +35,14 @@ fn every_strategy_exists_and_config_sets_the_initial_state() {
     assert_eq!(o.active_mask(), 0b0111, "momentum, meanreversion, breakout on; marketmaking off");
     for k in StrategyKind::ALL {
         assert!(o.slots[k.index()].configured);
-        for symbol in 0..2 {
-            assert_eq!(o.strategy(symbol, k).map(|s| s.kind()), Some(k));
-        }
+    }
+    for symbol in 0..2 {
+        let s = o.strategies(symbol).expect("configured symbol");
+        assert_eq!(s.meanreversion.variant(), cfg.strategies.meanreversion.variant);
     }
     let w: Vec<f64> = o.slots.iter().map(|s| s.weight).collect();
     assert_eq!(w, vec![1.0, 0.5, 0.5, 0.5]);
-    assert!(o.strategy(2, StrategyKind::Momentum).is_none());
+    assert!(o.strategies(2).is_none());
 }
 
 #[test]
