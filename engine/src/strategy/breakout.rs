@@ -126,9 +126,9 @@ impl Breakout {
         }
     }
 
-    /// [`Breakout::on_tick`] for a usable tick whose `mid2` is `x`.
+    /// `on_tick` for a usable tick: `x` is its `Tick::mid2` (`Some`), so in (0, 2 × `MAX_PX_RAW`].
     #[inline(always)]
-    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
+    pub(crate) fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         let t = self.t;
         self.t += 1;
 

@@ -88,9 +88,9 @@ impl MarketMaker {
         }
     }
 
-    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    /// `on_tick` for a usable tick: `x` is its `Tick::mid2` (`Some`), so in (0, 2 × `MAX_PX_RAW`].
     #[inline(always)]
-    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
+    pub(crate) fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         self.last = Some(*tick);
         let bq = tick.bid_qty.raw().max(0) as f64;
         let aq = tick.ask_qty.raw().max(0) as f64;

@@ -87,15 +87,14 @@ impl MeanReversion {
         }
     }
 
-    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    /// `on_tick` for a usable tick: `x` is its `Tick::mid2` (`Some`), so in (0, 2 × `MAX_PX_RAW`].
     #[inline(always)]
-    pub fn on_mid(&mut self, _tick: &Tick, x: i64) -> f64 {
-        if let Some(old) = self.ring.push(x) {
-            self.sum -= old as i128;
-            self.sum_sq -= old as i128 * old as i128;
-        }
-        self.sum += x as i128;
-        self.sum_sq += x as i128 * x as i128;
+    pub(crate) fn on_mid(&mut self, _tick: &Tick, x: i64) -> f64 {
+        // x and the value it replaces are in (0, 2e15]: their difference and sum fit in i64, and
+        // x² − old² = (x − old)(x + old) is one widening multiply.
+        let old = self.ring.push(x).unwrap_or(0);
+        self.sum += (x - old) as i128;
+        self.sum_sq += (x - old) as i128 * (x + old) as i128;
         if !self.ring.is_full() {
             return 0.0;
         }

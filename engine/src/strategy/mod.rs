@@ -216,7 +216,7 @@ impl Strategies {
     /// Feeds a usable tick whose `mid2` is `x` to all four; their signals, by
     /// [`StrategyKind::index`].
     #[inline]
-    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> [f64; StrategyKind::COUNT] {
+    pub(crate) fn on_mid(&mut self, tick: &Tick, x: i64) -> [f64; StrategyKind::COUNT] {
         [
             self.momentum.on_mid(tick, x),
             self.meanreversion.on_mid(tick, x),

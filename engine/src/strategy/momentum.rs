@@ -75,9 +75,9 @@ impl Momentum {
         }
     }
 
-    /// `on_tick` for a usable tick whose `mid2` is `x`.
+    /// `on_tick` for a usable tick: `x` is its `Tick::mid2` (`Some`), so in (0, 2 × `MAX_PX_RAW`].
     #[inline(always)]
-    pub fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
+    pub(crate) fn on_mid(&mut self, tick: &Tick, x: i64) -> f64 {
         match &mut self.state {
             State::Return(ring) => match ring.push(x) {
                 // `old` > 0: only usable books are pushed.
