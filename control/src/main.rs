@@ -7,6 +7,7 @@
 mod api;
 mod audit;
 mod bridge;
+mod notify;
 mod record;
 mod replay;
 mod run;

@@ -151,6 +151,9 @@ async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, tok
         .context("cannot write the banner to stdout")?;
     drop(out);
     tracing::info!(%addr, mode = %cfg.mode, symbols = ?cfg.symbols, "control API listening");
+    // systemd (Type=notify): READY=1 at the first heartbeat, WATCHDOG=1 only while they stay fresh.
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    let notify_task = tokio::spawn(crate::notify::supervise(notifier.clone(), replica.clone()));
 
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -164,6 +167,9 @@ async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, tok
             return Err(Failure::runtime(err));
         }
     }
+
+    notify_task.abort();
+    notifier.stopping();
 
     // 1. Ask the engine to stop (it acks, flushes, returns), unless it is already gone.
     let deadline = tokio::time::Instant::now() + ENGINE_STOP;
