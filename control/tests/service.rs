@@ -325,3 +325,53 @@ fn tune_host_reports_every_check_and_changes_nothing() {
         assert_eq!(code, Some(2), "{bad:?}: {out}\n{err}");
     }
 }
+
+/// `Cpus_allowed_list` of each thread of `pid`, by thread name.
+fn thread_affinities(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/<pid>/task").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_owned();
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim().to_owned();
+        out.push((comm, allowed));
+    }
+    out
+}
+
+/// Regression: the engine looked its core up among the process's allowed cores, so under
+/// systemd's `CPUAffinity=0` (or isolcpus, which keeps isolated cores out of every default
+/// mask) `engine.core = 1` refused to start. Started with its mask restricted to core 0, `hft`
+/// pins the hot thread to core 1 and keeps every other thread on core 0.
+#[test]
+fn engine_pins_to_a_core_outside_the_process_cpu_mask() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 || !Path::new("/proc/self/task").exists() {
+        eprintln!("skipped: needs 2 CPUs and /proc (have {cpus})");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = hft(dir.path());
+    cmd.env("HFT__API__PORT", "0").env("HFT__ENGINE__IDLE", "sleep").env("HFT__ENGINE__CORE", "1");
+    let restrict_to_core_0 = || {
+        // SAFETY: an all-zero cpu_set_t is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: core 0 is within the set's bounds.
+        unsafe { libc::CPU_SET(0, &mut set) };
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling process.
+        let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    };
+    // SAFETY: the closure runs in the child between fork and exec and only makes a raw syscall
+    // on its own stack data (async-signal-safe); it takes no lock and allocates nothing.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, restrict_to_core_0) };
+    let running = Running::spawn(cmd);
+    let banner = running.line_with("API http://", Duration::from_secs(20));
+    let (status, health) = get(port_after(&banner, "http://"), "/health");
+    assert_eq!(status, 200, "{health}");
+    let threads = thread_affinities(running.child.id());
+    let hot: Vec<_> = threads.iter().filter(|(name, _)| name == "hft-hot").collect();
+    assert_eq!(hot.len(), 1, "{threads:?}");
+    assert_eq!(hot[0].1, "1", "hot thread pinned to core 1: {threads:?}");
+    let others_on_0 = threads.iter().filter(|(name, _)| name != "hft-hot").all(|(_, allowed)| allowed == "0");
+    assert!(others_on_0, "every other thread stays on core 0: {threads:?}");
+}

@@ -26,7 +26,7 @@ pub struct Planes {
 pub enum EngineError {
     #[error("cannot pin the hot thread to core {core} (engine.core): this machine has cores 0..{available}")]
     Pin { core: usize, available: usize },
-    #[error("cannot pin the hot thread to core {core} (engine.core): the OS refused")]
+    #[error("cannot pin the hot thread to core {core} (engine.core): no such core online, or outside the cpuset")]
     PinRefused { core: usize },
     #[error("mode `{0}` is not available in this build yet; use mode = \"paper\", \"shadow\" or \"live\"")]
     ModeUnavailable(Mode),
@@ -109,12 +109,19 @@ pub fn run(engine: &mut Engine, idle: &mut Idle) {
 }
 
 fn pin(core: usize) -> Result<(), EngineError> {
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
-    let Some(id) = ids.into_iter().find(|c| c.id == core) else {
+    // Not looked up in `core_affinity::get_core_ids()`, which lists only this thread's affinity
+    // mask: a service's mask leaves the engine core out on purpose (systemd `CPUAffinity=`, and
+    // isolcpus keeps isolated cores out of every default mask). The kernel refuses a core that
+    // does not exist or is offline; `CPU_SET` addresses only cores below 1024.
+    if core >= 1024 {
         return Err(EngineError::Pin {
             core,
             available: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         });
-    };
-    if core_affinity::set_for_current(id) { Ok(()) } else { Err(EngineError::PinRefused { core }) }
+    }
+    if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        Ok(())
+    } else {
+        Err(EngineError::PinRefused { core })
+    }
 }
