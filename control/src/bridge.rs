@@ -287,6 +287,7 @@ pub(crate) mod fake {
                         let _ = ev_tx.push(fixtures::risk_event(RiskEventKind::Rearmed, 0));
                         CmdOutcome::Applied
                     }
+                    CommandKind::ResetLatency => CmdOutcome::Applied,
                     CommandKind::Shutdown => CmdOutcome::Applied,
                     _ => CmdOutcome::Unsupported,
                 };

@@ -7,20 +7,27 @@
 //! Audit counts (`orders`, `fills`, `rejects`) are counted here from the audit events
 //! themselves, never copied from the periodic `StatsSnapshot`: the ring is FIFO, so once the
 //! bridge has applied a command's `Ack`, everything the engine emitted before it is counted.
+//!
+//! Orders are tracked with their current status (`order_table`, from `Order`, `OrderUpdate` and
+//! `Fill` events); the table, like every history here, is bounded and drops its oldest first.
 
 use hft_shared::config::{CapitalConfig, Config, Mode, RiskConfig};
 use hft_shared::msg::{
-    BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, OrderUpdate, Percentiles,
-    PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot,
-    StrategySnapshot,
+    BookLevel, CommandAck, EngineState, Event, FeedState, FillEvent, Heartbeat, OrderEvent, OrderStatus, OrderUpdate,
+    Percentiles, PositionSnapshot, RejectEvent, RejectReason, RiskEvent, RiskEventKind, RiskSnapshot, Stage,
+    StatsSnapshot, StrategySnapshot,
 };
 use hft_shared::{Amount, Px, Qty, StrategyKind, SymbolId};
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-/// Orders and fills kept for the API (oldest dropped first).
+/// Raw order events and order updates kept (oldest dropped first).
 pub const HISTORY: usize = 1000;
+/// Orders tracked with their current status for `/orders` (oldest dropped first, open or not).
+pub const ORDER_HISTORY: usize = 10_000;
+/// Fills kept for `/fills` (oldest dropped first).
+pub const FILL_HISTORY: usize = 10_000;
 /// Risk events kept for the API (oldest dropped first).
 pub const RISK_HISTORY: usize = 256;
 /// A heartbeat younger than this (or 5 × `engine.heartbeat_ms`, if larger) means "ready".
@@ -67,6 +74,35 @@ impl BookDump {
     }
 }
 
+/// One order as the control plane knows it: what was sent, and where it stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderRow {
+    pub order: OrderEvent,
+    /// Latest status reported (`PendingNew` until the first update).
+    pub status: OrderStatus,
+    /// Cumulative filled quantity, as the latest update reported it.
+    pub filled: Qty,
+    /// Venue error code of a venue rejection, else 0.
+    pub venue_code: i32,
+    /// Fees of the fills booked against the order so far, quote currency.
+    pub fees: Amount,
+    /// Engine time of the latest change, unix ns.
+    pub updated_ns: u64,
+}
+
+impl OrderRow {
+    fn new(order: OrderEvent) -> Self {
+        Self {
+            order,
+            status: OrderStatus::PendingNew,
+            filled: Qty::ZERO,
+            venue_code: 0,
+            fees: Amount::ZERO,
+            updated_ns: order.ts_ns,
+        }
+    }
+}
+
 /// Everything the API serves about the engine. Indexes are `SymbolId`, `Stage` and
 /// `StrategyKind` indexes.
 #[derive(Debug)]
@@ -86,8 +122,11 @@ pub struct Replica {
     pub heartbeat: Option<(Heartbeat, Instant)>,
     /// Latest periodic counters (frames, decode errors, …). Lags by up to `snapshot_ms`.
     pub stats: Option<StatsSnapshot>,
-    /// Latest percentiles per stage; zeros until reported.
+    /// Latest percentiles per stage; zeros until reported (and after a reset, until the next
+    /// snapshot).
     pub latency: [Percentiles; Stage::COUNT],
+    /// Engine time of each stage's latest snapshot, unix ns (0: none).
+    pub latency_ts: [u64; Stage::COUNT],
     /// Per symbol: the latest snapshot, with fills newer than it applied on top.
     pub positions: Vec<Option<PositionSnapshot>>,
     /// Per symbol: latest feed status (`None` until the engine reports one).
@@ -108,7 +147,13 @@ pub struct Replica {
     pub rejects: u64,
     pub rejects_by_reason: [u64; RejectReason::COUNT],
     pub recent_orders: VecDeque<OrderEvent>,
+    /// The last [`FILL_HISTORY`] fills, newest last.
     pub recent_fills: VecDeque<FillEvent>,
+    /// The last [`ORDER_HISTORY`] orders with their current status, ascending by id (the engine
+    /// numbers orders from 1 in emission order), so newest last.
+    pub order_table: VecDeque<OrderRow>,
+    /// Order updates and fills naming an order not in `order_table` (dropped as too old).
+    pub untracked: u64,
     /// Order state changes, newest last.
     pub recent_updates: VecDeque<OrderUpdate>,
     pub recent_risk: VecDeque<RiskEvent>,
@@ -123,6 +168,9 @@ pub struct Replica {
     pub capital: CapitalConfig,
     /// `cfg.strategies` as JSON, one object per strategy name (opaque to the control plane).
     pub strategy_params: serde_json::Value,
+    /// The effective configuration as served by `/config`, exchange secrets already redacted
+    /// (the API token is the API's to redact: the replica never sees it).
+    pub config: serde_json::Value,
 }
 
 impl Replica {
@@ -142,6 +190,7 @@ impl Replica {
             heartbeat: None,
             stats: None,
             latency: [Percentiles::default(); Stage::COUNT],
+            latency_ts: [0; Stage::COUNT],
             positions: vec![None; n],
             feeds: vec![None; n],
             strategies: [None; StrategyKind::COUNT],
@@ -152,7 +201,9 @@ impl Replica {
             rejects: 0,
             rejects_by_reason: [0; RejectReason::COUNT],
             recent_orders: VecDeque::with_capacity(HISTORY),
-            recent_fills: VecDeque::with_capacity(HISTORY),
+            recent_fills: VecDeque::with_capacity(FILL_HISTORY),
+            order_table: VecDeque::with_capacity(ORDER_HISTORY),
+            untracked: 0,
             recent_updates: VecDeque::with_capacity(HISTORY),
             recent_risk: VecDeque::with_capacity(RISK_HISTORY),
             last_ack: None,
@@ -161,6 +212,7 @@ impl Replica {
             risk_cfg: cfg.risk.clone(),
             capital: cfg.capital.clone(),
             strategy_params,
+            config: crate::api::config::effective(cfg),
         }
     }
 
@@ -183,12 +235,17 @@ impl Replica {
             Event::Order(o) => {
                 self.orders += 1;
                 push_bounded(&mut self.recent_orders, o, HISTORY);
+                self.track_order(o);
             }
-            Event::OrderUpdate(u) => push_bounded(&mut self.recent_updates, u, HISTORY),
+            Event::OrderUpdate(u) => {
+                push_bounded(&mut self.recent_updates, u, HISTORY);
+                self.update_order(&u);
+            }
             Event::Fill(f) => {
                 self.fills += 1;
                 self.apply_fill(&f);
-                push_bounded(&mut self.recent_fills, f, HISTORY);
+                self.fill_order(&f);
+                push_bounded(&mut self.recent_fills, f, FILL_HISTORY);
             }
             Event::Reject(r) => self.apply_reject(&r),
             Event::Risk(r) => {
@@ -212,7 +269,10 @@ impl Replica {
                     }
                 }
             }
-            Event::Latency(l) => self.latency[l.stage.index()] = l.pct,
+            Event::Latency(l) => {
+                self.latency[l.stage.index()] = l.pct;
+                self.latency_ts[l.stage.index()] = l.ts_ns;
+            }
             Event::Strategy(s) => {
                 let k = s.kind.index();
                 self.strategies[k] = Some(s);
@@ -263,6 +323,78 @@ impl Replica {
         }
     }
 
+    /// A new order enters the table as `PendingNew`. Ids normally arrive ascending; one that
+    /// does not is put in its place (a repeat keeps the tracked state).
+    fn track_order(&mut self, o: OrderEvent) {
+        let t = &mut self.order_table;
+        match t.back() {
+            Some(last) if last.order.id >= o.id => match t.binary_search_by_key(&o.id, |r| r.order.id) {
+                Ok(_) => return,
+                Err(i) => t.insert(i, OrderRow::new(o)),
+            },
+            _ => t.push_back(OrderRow::new(o)),
+        }
+        if t.len() > ORDER_HISTORY {
+            t.pop_front();
+        }
+    }
+
+    /// The tracked order `id`, if still in the table.
+    #[cfg(test)]
+    pub fn order_row(&self, id: hft_shared::OrderId) -> Option<&OrderRow> {
+        let i = self.order_table.binary_search_by_key(&id, |r| r.order.id).ok()?;
+        self.order_table.get(i)
+    }
+
+    fn order_row_mut(&mut self, id: hft_shared::OrderId) -> Option<&mut OrderRow> {
+        let i = self.order_table.binary_search_by_key(&id, |r| r.order.id).ok()?;
+        self.order_table.get_mut(i)
+    }
+
+    /// The engine's order table allows only legal transitions and reports each in ring order;
+    /// a final status is never rolled back to an open one all the same.
+    fn update_order(&mut self, u: &OrderUpdate) {
+        let Some(row) = self.order_row_mut(u.id) else {
+            self.untracked += 1;
+            return;
+        };
+        if row.status.is_final() && !u.status.is_final() {
+            return;
+        }
+        row.status = u.status;
+        row.filled = u.filled;
+        row.venue_code = u.venue_code;
+        row.updated_ns = row.updated_ns.max(u.ts_ns);
+    }
+
+    /// A fill adds its fee to its order; the engine reports the order's new status first, but
+    /// a fill that leaves nothing open closes the order regardless.
+    fn fill_order(&mut self, f: &FillEvent) {
+        let Some(row) = self.order_row_mut(f.order) else {
+            self.untracked += 1;
+            return;
+        };
+        row.fees += f.fee;
+        if f.last && !row.status.is_final() {
+            row.status = OrderStatus::Filled;
+            row.filled = row.order.qty;
+        }
+        row.updated_ns = row.updated_ns.max(f.ts_ns);
+    }
+
+    /// After the engine acknowledged `ResetLatency` at engine time `ack_ts_ns`: clears every
+    /// stage whose latest snapshot is not newer than the ack (it was taken before the
+    /// histograms were cleared; one taken in the same duty cycle after it is cleared too, and
+    /// the next snapshot restores it). Stages read zero until their next snapshot.
+    pub fn reset_latency(&mut self, ack_ts_ns: u64) {
+        for (pct, ts) in self.latency.iter_mut().zip(&mut self.latency_ts) {
+            if *ts <= ack_ts_ns {
+                *pct = Percentiles::default();
+                *ts = 0;
+            }
+        }
+    }
+
     fn apply_reject(&mut self, r: &RejectEvent) {
         let n = 1 + u64::from(r.suppressed);
         self.rejects += n;
@@ -286,6 +418,14 @@ impl Replica {
             .map(|f| (feed_rank(*f), feed_name(*f)))
             .max_by_key(|(rank, _)| *rank)
             .map_or("unknown", |(_, name)| name)
+    }
+
+    /// Whether symbol `i`'s book is valid, from its feed state (`None` until reported): the
+    /// engine reports `live` once its book is synced and uncrossed, `stale` only from `live`
+    /// (valid but quiet), and invalidates the book whenever it reports `connecting`,
+    /// `resyncing` or `down`.
+    pub fn book_valid(&self, i: usize) -> Option<bool> {
+        self.feeds.get(i).copied().flatten().map(|f| matches!(f, FeedState::Live | FeedState::Stale))
     }
 
     /// Position of a symbol (zero before the first report).
@@ -365,6 +505,18 @@ pub mod fixtures {
         })
     }
 
+    /// An order update: `filled` in 1e-8 base units.
+    pub fn update(id: u64, status: OrderStatus, filled: i64, venue_code: i32, ts_ns: u64) -> Event {
+        Event::OrderUpdate(OrderUpdate {
+            id: OrderId(id),
+            symbol: SymbolId(0),
+            status,
+            filled: Qty::from_raw(filled),
+            venue_code,
+            ts_ns,
+        })
+    }
+
     pub fn reject(reason: RejectReason, suppressed: u32) -> Event {
         Event::Reject(RejectEvent {
             symbol: SymbolId(0),
@@ -420,8 +572,14 @@ pub mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
+    use hft_shared::OrderId;
     use hft_shared::msg::{CmdOutcome, FeedEvent, KillCause, LatencySnapshot};
     use hft_shared::px::SCALE;
+
+    fn fill_event(id: u64, ts_ns: u64, fee: i128) -> FillEvent {
+        let Event::Fill(f) = fill(id, ts_ns, Qty::ZERO, 0, fee) else { unreachable!("a fill") };
+        f
+    }
 
     fn replica() -> Replica {
         let cfg = Config::from_toml_str("symbols = ['BTCUSDT', 'ETHUSDT']\n", &|_| None).expect("config");
@@ -458,18 +616,107 @@ mod tests {
     }
 
     #[test]
-    fn histories_keep_the_last_thousand() {
+    fn histories_are_bounded_and_drop_the_oldest() {
         let mut r = replica();
         let now = Instant::now();
-        for id in 1..=1500 {
+        let n = ORDER_HISTORY as u64 + 500;
+        for id in 1..=n {
             r.apply(&order(id), now);
             r.apply(&fill(id, id, Qty::ZERO, 0, 0), now);
         }
-        assert_eq!(r.orders, 1500);
+        assert_eq!(r.orders, n);
         assert_eq!(r.recent_orders.len(), HISTORY);
-        assert_eq!(r.recent_fills.len(), HISTORY);
-        assert!(matches!(r.recent_orders.front(), Some(o) if o.id.0 == 501));
-        assert!(matches!(r.recent_fills.back(), Some(f) if f.order.0 == 1500));
+        assert!(matches!(r.recent_orders.front(), Some(o) if o.id.0 == n - HISTORY as u64 + 1));
+        assert_eq!(r.order_table.len(), ORDER_HISTORY);
+        assert_eq!(r.order_table.front().map(|o| o.order.id.0), Some(501));
+        assert_eq!(r.order_table.back().map(|o| o.order.id.0), Some(n));
+        assert_eq!(r.recent_fills.len(), FILL_HISTORY);
+        assert!(matches!(r.recent_fills.back(), Some(f) if f.order.0 == n));
+        assert_eq!(r.untracked, 0, "every fill found its order");
+        // An update of an order dropped from the table is counted, not applied.
+        r.apply(&update(3, OrderStatus::Canceled, 0, 0, 5), now);
+        assert_eq!(r.untracked, 1);
+    }
+
+    #[test]
+    fn orders_follow_their_updates_and_fills() {
+        let mut r = replica();
+        let now = Instant::now();
+        r.apply(&order(1), now);
+        let row = |r: &Replica| *r.order_row(OrderId(1)).expect("tracked");
+        assert_eq!((row(&r).status, row(&r).filled, row(&r).updated_ns), (OrderStatus::PendingNew, Qty::ZERO, 11));
+        r.apply(&update(1, OrderStatus::New, 0, 0, 20), now);
+        assert_eq!(row(&r).status, OrderStatus::New);
+        r.apply(&update(1, OrderStatus::PartiallyFilled, 400_000, 0, 30), now);
+        r.apply(&Event::Fill(FillEvent { last: false, ..fill_event(1, 30, 7) }), now);
+        let o = row(&r);
+        assert_eq!(
+            (o.status, o.filled, o.fees, o.updated_ns),
+            (OrderStatus::PartiallyFilled, Qty::from_raw(400_000), Amount(7), 30)
+        );
+        // The last fill closes the order even before (or without) its update.
+        r.apply(&Event::Fill(fill_event(1, 40, 5)), now);
+        let o = row(&r);
+        assert_eq!((o.status, o.filled, o.fees, o.updated_ns), (OrderStatus::Filled, o.order.qty, Amount(12), 40));
+        // A late open status never reopens a final order.
+        r.apply(&update(1, OrderStatus::PartiallyFilled, 400_000, 0, 35), now);
+        assert_eq!(row(&r).status, OrderStatus::Filled);
+        // A venue rejection keeps the venue's code.
+        r.apply(&order(2), now);
+        r.apply(&update(2, OrderStatus::Rejected, 0, -2010, 50), now);
+        let o = *r.order_row(OrderId(2)).expect("tracked");
+        assert_eq!((o.status, o.venue_code), (OrderStatus::Rejected, -2010));
+        assert_eq!(r.untracked, 0);
+    }
+
+    #[test]
+    fn an_order_out_of_id_order_is_put_in_its_place() {
+        let mut r = replica();
+        let now = Instant::now();
+        for id in [1, 2, 5, 3, 5] {
+            r.apply(&order(id), now);
+        }
+        r.apply(&update(5, OrderStatus::New, 0, 0, 99), now);
+        r.apply(&order(5), now);
+        let ids: Vec<u64> = r.order_table.iter().map(|o| o.order.id.0).collect();
+        assert_eq!(ids, [1, 2, 3, 5]);
+        assert_eq!(r.order_row(OrderId(5)).map(|o| o.status), Some(OrderStatus::New), "a repeat keeps the state");
+        assert_eq!(r.orders, 6, "every order event is counted");
+    }
+
+    #[test]
+    fn latency_reset_clears_the_stages_reported_before_the_ack() {
+        let mut r = replica();
+        let now = Instant::now();
+        let pct = Percentiles { count: 3, p50: 100, p90: 200, p99: 300, p999: 400, max: 500 };
+        r.apply(&Event::Latency(LatencySnapshot { stage: Stage::Decode, pct, ts_ns: 10 }), now);
+        r.apply(&Event::Latency(LatencySnapshot { stage: Stage::Book, pct, ts_ns: 20 }), now);
+        r.apply(&Event::Latency(LatencySnapshot { stage: Stage::Risk, pct, ts_ns: 21 }), now);
+        r.reset_latency(20);
+        assert_eq!(r.latency[Stage::Decode.index()], Percentiles::default());
+        assert_eq!(r.latency[Stage::Book.index()], Percentiles::default(), "same engine time: cleared");
+        assert_eq!(r.latency[Stage::Risk.index()], pct, "taken after the reset: kept");
+        assert_eq!(r.latency_ts[Stage::Decode.index()], 0);
+    }
+
+    #[test]
+    fn book_validity_follows_the_feed_state() {
+        let mut r = replica();
+        let now = Instant::now();
+        assert_eq!(r.book_valid(0), None);
+        let feed = |state| Event::Feed(FeedEvent { symbol: SymbolId(0), state, ts_ns: 1 });
+        for (state, valid) in [
+            (FeedState::Connecting, false),
+            (FeedState::Live, true),
+            (FeedState::Stale, true),
+            (FeedState::Resyncing, false),
+            (FeedState::Down, false),
+        ] {
+            r.apply(&feed(state), now);
+            assert_eq!(r.book_valid(0), Some(valid), "{state:?}");
+        }
+        assert_eq!(r.book_valid(1), None);
+        assert_eq!(r.book_valid(9), None);
     }
 
     #[test]

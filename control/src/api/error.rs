@@ -30,6 +30,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The engine answered, but part of the answer was dropped (a full event ring): retry.
     Incomplete,
+    /// Every WebSocket slot is taken (the bound on simultaneous clients).
+    TooManyClients(usize),
     /// Any other HTTP-level failure (405, 413, 400 from the framework, …).
     Status(StatusCode),
 }
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::UnknownStrategy(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Incomplete => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyClients(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Status(s) => *s,
         }
     }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::UnknownStrategy(_) => "unknown_strategy",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Incomplete => "incomplete",
+            ApiError::TooManyClients(_) => "too_many_clients",
             ApiError::Status(s) => status_code(*s),
         }
     }
@@ -87,6 +91,7 @@ impl ApiError {
             }
             ApiError::BadRequest(why) => why.clone(),
             ApiError::Incomplete => "part of the engine's answer was dropped under load; retry".into(),
+            ApiError::TooManyClients(n) => format!("{n} WebSocket clients are connected already; retry later"),
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED) => {
                 "method not allowed on this endpoint (see the Allow header)".into()
             }
@@ -107,11 +112,19 @@ impl From<BridgeError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body { code: self.code(), message: self.message() };
-        (self.status(), Json(body)).into_response()
+        let mut res = (self.status(), Json(body)).into_response();
+        res.extensions_mut().insert(Outcome(self.code()));
+        res
     }
 }
 
-fn status_code(s: StatusCode) -> &'static str {
+/// What a reply reports as its outcome (a command's `outcome`, an error's `code`), attached to
+/// the response for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome(pub &'static str);
+
+/// The error `code` of a bare status.
+pub fn status_code(s: StatusCode) -> &'static str {
     match s {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
@@ -119,6 +132,7 @@ fn status_code(s: StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UPGRADE_REQUIRED => "upgrade_required",
         StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",

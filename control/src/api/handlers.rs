@@ -1,20 +1,24 @@
-//! The REST endpoints: read-only views of the replica (`/health`, `/stats`, `/latency`, `/risk`,
-//! `/strategies`) and the commands sent through the bridge (`/trading/{halt,resume,flatten}`,
-//! `/risk/rearm`, `/strategies/{name}/{activate,deactivate,weight}`, `/book/{symbol}`).
+//! The REST endpoints: read-only views of the replica (`/`, `/health`, `/stats`, `/positions`,
+//! `/latency`, `/risk`, `/strategies`) and the commands sent through the bridge
+//! (`/trading/{halt,resume,flatten}`, `/risk/rearm`, `/strategies/{name}/{activate,deactivate,
+//! weight}`, `/latency/reset`, `/book/{symbol}`). `/orders` and `/fills` are in `orders.rs`,
+//! `/config` in `config.rs`, `/metrics` in `metrics.rs`, `/ws` in `ws.rs`.
 //!
 //! Runs on the tokio runtime. Handlers hold the replica's read lock only while copying what they
 //! serve (never across an `.await`); replies to commands are built from the engine's
-//! `CommandAck`, never from a guess.
+//! `CommandAck`, never from a guess. Each view is built by a `from_replica` function so that
+//! `/ws` pushes exactly the bodies the GET endpoints serve.
 
 use super::AppState;
 use super::auth::Authorized;
-use super::error::ApiError;
+use super::error::{ApiError, Outcome};
 use crate::state::{self, Replica, feed_name};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use hft_shared::config::Mode;
 use hft_shared::msg::{CmdOutcome, CommandAck, CommandKind, EngineState, KillCause, Percentiles, RejectReason, Stage};
 use hft_shared::{Amount, Qty, Side, StrategyKind, SymbolId};
 use serde::ser::SerializeMap;
@@ -35,6 +39,26 @@ impl<K: Serialize, V: Serialize> Serialize for Ordered<K, V> {
     }
 }
 
+/// `GET /`.
+#[derive(Serialize)]
+pub struct Root {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub mode: &'static str,
+    pub uptime_s: f64,
+}
+
+/// `GET /`: what this is.
+pub async fn root(State(app): State<AppState>) -> Json<Root> {
+    let r = state::read(&app.replica);
+    Json(Root {
+        name: "hft",
+        version: env!("CARGO_PKG_VERSION"),
+        mode: r.mode.as_str(),
+        uptime_s: Instant::now().saturating_duration_since(r.started).as_secs_f64(),
+    })
+}
+
 #[derive(Serialize)]
 pub struct Health {
     /// `ok` or `not_ready`.
@@ -46,6 +70,13 @@ pub struct Health {
     /// The worst feed state over all symbols.
     pub feed: &'static str,
     pub feeds: Ordered<String, &'static str>,
+    /// Per symbol: the engine's book is synced and uncrossed (from the feed state it reports);
+    /// `null` until reported.
+    pub book_valid: Ordered<String, Option<bool>>,
+    /// Where orders go: `simulated` (the fill model: paper, shadow, backtest), or in live mode
+    /// `unknown`: the engine reports no venue-link state to the control plane (a link that is
+    /// not ready shows as `no_market` refusals).
+    pub venue: &'static str,
     pub halted: bool,
     /// `null`, or why the kill switch tripped (`daily_loss`, `drawdown`); latched until re-armed.
     pub kill_switch: Option<&'static str>,
@@ -53,25 +84,37 @@ pub struct Health {
     pub engine_running: bool,
 }
 
+impl Health {
+    pub fn from_replica(r: &Replica, now: Instant) -> Self {
+        let ready = r.ready(now);
+        Health {
+            status: if ready { "ok" } else { "not_ready" },
+            ready,
+            mode: r.mode.as_str(),
+            heartbeat_age_ms: r.heartbeat_age(now).map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+            feed: r.feed_summary(),
+            feeds: Ordered(r.symbols.iter().zip(&r.feeds).map(|(s, f)| (s.clone(), feed_name(*f))).collect()),
+            book_valid: Ordered(r.symbols.iter().enumerate().map(|(i, s)| (s.clone(), r.book_valid(i))).collect()),
+            venue: venue_state(r.mode),
+            halted: r.state.halted,
+            kill_switch: kill_code(r.state.kill_switch),
+            uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
+            engine_running: r.engine_running,
+        }
+    }
+}
+
+fn venue_state(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Paper | Mode::Shadow | Mode::Backtest => "simulated",
+        Mode::Live => "unknown",
+    }
+}
+
 /// `GET /health`: 200 when ready, 503 (same body) when not.
 pub async fn health(State(app): State<AppState>) -> Response {
-    let now = Instant::now();
-    let r = state::read(&app.replica);
-    let ready = r.ready(now);
-    let body = Health {
-        status: if ready { "ok" } else { "not_ready" },
-        ready,
-        mode: r.mode.as_str(),
-        heartbeat_age_ms: r.heartbeat_age(now).map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
-        feed: r.feed_summary(),
-        feeds: Ordered(r.symbols.iter().zip(&r.feeds).map(|(s, f)| (s.clone(), feed_name(*f))).collect()),
-        halted: r.state.halted,
-        kill_switch: kill_code(r.state.kill_switch),
-        uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
-        engine_running: r.engine_running,
-    };
-    drop(r);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Health::from_replica(&state::read(&app.replica), Instant::now());
+    let status = if body.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -163,6 +206,95 @@ pub async fn stats(State(app): State<AppState>) -> Json<Stats> {
     Json(Stats::from_replica(&r, Instant::now()))
 }
 
+/// One symbol's position. Amounts in quote currency, quantities in base currency, exact
+/// decimals.
+#[derive(Serialize, Debug)]
+pub struct PositionJson {
+    pub symbol: String,
+    /// Signed base quantity (negative: short).
+    pub qty: String,
+    /// Average entry price of the open position ("0" when flat).
+    pub avg_px: String,
+    /// Mark price (the book's mid), "0" while unknown.
+    pub mark: String,
+    /// Realized PnL net of fees.
+    pub realized: String,
+    /// Unrealized PnL at `mark`.
+    pub unrealized: String,
+    pub fees: String,
+    /// |qty| × mark.
+    pub notional: String,
+    /// Engine time of the latest snapshot or fill, unix ns (null: nothing reported yet).
+    pub ts_ns: Option<u64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PositionTotals {
+    pub realized: String,
+    pub unrealized: String,
+    pub fees: String,
+    /// `realized + unrealized` (realized is already net of fees).
+    pub pnl: String,
+    /// Sum of |qty| × mark over symbols.
+    pub notional: String,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Positions {
+    /// Every configured symbol, in config order (flat ones included).
+    pub positions: Vec<PositionJson>,
+    pub totals: PositionTotals,
+}
+
+impl Positions {
+    /// `qty`, `realized` and `fees` include every fill drained so far; `avg_px`, `mark` and
+    /// `unrealized` are the engine's latest position snapshot (at most `snapshot_ms` old).
+    pub fn from_replica(r: &Replica) -> Self {
+        let mut total_notional = Amount::ZERO;
+        let positions = r
+            .symbols
+            .iter()
+            .zip(&r.positions)
+            .map(|(s, p)| {
+                let p = p.as_ref();
+                let qty = p.map_or(Qty::ZERO, |p| p.qty);
+                let mark = p.map_or(hft_shared::Px::ZERO, |p| p.mark);
+                let notional = Amount::notional(mark, qty.abs());
+                total_notional += notional;
+                let amount =
+                    |f: fn(&hft_shared::msg::PositionSnapshot) -> Amount| p.map_or(Amount::ZERO, f).to_string();
+                PositionJson {
+                    symbol: s.clone(),
+                    qty: qty.to_string(),
+                    avg_px: p.map_or(hft_shared::Px::ZERO, |p| p.avg_px).to_string(),
+                    mark: mark.to_string(),
+                    realized: amount(|p| p.realized),
+                    unrealized: amount(|p| p.unrealized),
+                    fees: amount(|p| p.fees),
+                    notional: notional.to_string(),
+                    ts_ns: p.map(|p| p.ts_ns),
+                }
+            })
+            .collect();
+        let (realized, unrealized, fees) = r.pnl();
+        Positions {
+            positions,
+            totals: PositionTotals {
+                realized: realized.to_string(),
+                unrealized: unrealized.to_string(),
+                fees: fees.to_string(),
+                pnl: (realized + unrealized).to_string(),
+                notional: total_notional.to_string(),
+            },
+        }
+    }
+}
+
+/// `GET /positions`: every symbol's position and PnL, and totals.
+pub async fn positions(State(app): State<AppState>) -> Json<Positions> {
+    Json(Positions::from_replica(&state::read(&app.replica)))
+}
+
 /// One stage's percentiles, ns.
 #[derive(Serialize)]
 pub struct Pct {
@@ -181,10 +313,31 @@ impl From<Percentiles> for Pct {
     }
 }
 
-/// `GET /latency`: every stage, in pipeline order, zeros until reported.
-pub async fn latency(State(app): State<AppState>) -> Json<Ordered<&'static str, Pct>> {
-    let r = state::read(&app.replica);
-    Json(Ordered(Stage::ALL.iter().map(|s| (s.name(), Pct::from(r.latency[s.index()]))).collect()))
+/// Every stage, in pipeline order.
+pub type LatencyJson = Ordered<&'static str, Pct>;
+
+pub fn latency_from_replica(r: &Replica) -> LatencyJson {
+    Ordered(Stage::ALL.iter().map(|s| (s.name(), Pct::from(r.latency[s.index()]))).collect())
+}
+
+/// `GET /latency`: every stage, in pipeline order, zeros until reported (and after a reset).
+pub async fn latency(State(app): State<AppState>) -> Json<LatencyJson> {
+    Json(latency_from_replica(&state::read(&app.replica)))
+}
+
+/// `POST /latency/reset` and `DELETE /latency` (token required): the engine clears its
+/// histograms; once it has acknowledged, the replica's view is cleared too, so `/latency` reads
+/// zero counts until the engine's next snapshot of each stage.
+pub async fn reset_latency(_: Authorized, State(app): State<AppState>) -> Result<CommandReply, ApiError> {
+    let ack = app
+        .bridge
+        .command(CommandKind::ResetLatency)
+        .await
+        .inspect_err(|e| tracing::warn!("latency reset failed: {e}"))?;
+    let reply = reply(ack)?;
+    state::write(&app.replica).reset_latency(ack.ts_ns);
+    tracing::info!(outcome = reply.outcome, "latency histograms reset");
+    Ok(reply)
 }
 
 #[derive(Serialize, Debug)]
@@ -230,44 +383,53 @@ fn outcome_name(o: CmdOutcome) -> &'static str {
     }
 }
 
+impl IntoResponse for CommandReply {
+    fn into_response(self) -> Response {
+        let outcome = Outcome(self.outcome);
+        let mut res = Json(self).into_response();
+        res.extensions_mut().insert(outcome);
+        res
+    }
+}
+
 /// The HTTP reply for an acknowledged command: success only when the engine applied it or it
 /// was already in force.
-pub fn reply(ack: CommandAck) -> Result<Json<CommandReply>, ApiError> {
+pub fn reply(ack: CommandAck) -> Result<CommandReply, ApiError> {
     match ack.outcome {
-        CmdOutcome::Applied | CmdOutcome::Unchanged => Ok(Json(CommandReply {
+        CmdOutcome::Applied | CmdOutcome::Unchanged => Ok(CommandReply {
             ok: true,
             outcome: outcome_name(ack.outcome),
             halted: ack.state.halted,
             state: ack.state.into(),
-        })),
+        }),
         refused => Err(ApiError::Refused(refused)),
     }
 }
 
-async fn send(app: &AppState, kind: CommandKind) -> Result<Json<CommandReply>, ApiError> {
+async fn send(app: &AppState, kind: CommandKind) -> Result<CommandReply, ApiError> {
     let ack = app.bridge.command(kind).await.inspect_err(|e| tracing::warn!(?kind, "command failed: {e}"))?;
     tracing::info!(?kind, outcome = outcome_name(ack.outcome), halted = ack.state.halted, "command acknowledged");
     reply(ack)
 }
 
 /// `POST /trading/halt` (token required).
-pub async fn halt(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+pub async fn halt(_: Authorized, State(app): State<AppState>) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Halt).await
 }
 
 /// `POST /trading/resume` (token required).
-pub async fn resume(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+pub async fn resume(_: Authorized, State(app): State<AppState>) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Resume).await
 }
 
 /// `POST /trading/flatten` (token required): orders that bring every position to zero.
-pub async fn flatten(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+pub async fn flatten(_: Authorized, State(app): State<AppState>) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Flatten).await
 }
 
 /// `POST /risk/rearm` (token required): clears a tripped kill switch (`unchanged` when not
 /// tripped).
-pub async fn rearm(_: Authorized, State(app): State<AppState>) -> Result<Json<CommandReply>, ApiError> {
+pub async fn rearm(_: Authorized, State(app): State<AppState>) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Rearm).await
 }
 
@@ -281,7 +443,7 @@ pub async fn activate(
     _: Authorized,
     State(app): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<CommandReply>, ApiError> {
+) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Activate(strategy_kind(&name)?)).await
 }
 
@@ -290,7 +452,7 @@ pub async fn deactivate(
     _: Authorized,
     State(app): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<CommandReply>, ApiError> {
+) -> Result<CommandReply, ApiError> {
     send(&app, CommandKind::Deactivate(strategy_kind(&name)?)).await
 }
 
@@ -309,7 +471,7 @@ pub async fn set_weight(
     State(app): State<AppState>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Result<Json<CommandReply>, ApiError> {
+) -> Result<CommandReply, ApiError> {
     let kind = strategy_kind(&name)?;
     let weight = parse_weight(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected a JSON body {{\"weight\": <number>}}: {e}")))?;
@@ -398,6 +560,9 @@ pub struct RiskUsageJson {
     pub position_notional: Ordered<String, Option<String>>,
     /// Sum of the above; null when one of them is.
     pub total_position_notional: Option<String>,
+    /// Orders not yet final (pending, acknowledged, partially filled) among those tracked,
+    /// against `limits.max_open_orders`.
+    pub open_orders: usize,
 }
 
 #[derive(Serialize, Debug)]
@@ -407,7 +572,8 @@ pub struct RiskJson {
     pub halted: bool,
     pub limits: RiskLimitsJson,
     pub usage: RiskUsageJson,
-    /// Refusals counted from the reject events, every reason listed.
+    /// Refusals counted from the reject events: the total and every reason listed.
+    pub rejects: u64,
     pub rejects_by_reason: Ordered<&'static str, u64>,
 }
 
@@ -466,12 +632,14 @@ impl RiskJson {
             ts_ns: a.map(|a| a.ts_ns),
             position_notional: Ordered(notionals.into_iter().map(|(s, n)| (s, n.map(|n| n.to_string()))).collect()),
             total_position_notional: total.map(|t| t.to_string()),
+            open_orders: r.order_table.iter().filter(|o| !o.status.is_final()).count(),
         };
         RiskJson {
             kill_switch: kill_code(r.state.kill_switch),
             halted: r.state.halted,
             limits,
             usage,
+            rejects: r.rejects,
             rejects_by_reason: rejects_by_reason(r),
         }
     }
@@ -505,10 +673,16 @@ pub struct StrategyJson {
     pub params: serde_json::Value,
 }
 
+/// Every strategy kind, in index order, keyed by name.
+pub type StrategiesJson = Ordered<&'static str, StrategyJson>;
+
 /// `GET /strategies`: every strategy kind, in index order, keyed by name.
-pub async fn strategies(State(app): State<AppState>) -> Json<Ordered<&'static str, StrategyJson>> {
-    let r = state::read(&app.replica);
-    Json(Ordered(
+pub async fn strategies(State(app): State<AppState>) -> Json<StrategiesJson> {
+    Json(strategies_from_replica(&state::read(&app.replica)))
+}
+
+pub fn strategies_from_replica(r: &Replica) -> StrategiesJson {
+    Ordered(
         StrategyKind::ALL
             .iter()
             .map(|&k| {
@@ -527,7 +701,7 @@ pub async fn strategies(State(app): State<AppState>) -> Json<Ordered<&'static st
                 (k.name(), s)
             })
             .collect(),
-    ))
+    )
 }
 
 #[derive(Serialize, Debug)]
