@@ -149,7 +149,9 @@ impl Hft {
         let dir = std::env::temp_dir().join(format!("hft-api-load-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let log = std::fs::File::create(dir.join("hft.log"))?;
-        let mut cmd = Command::new(&o.hft);
+        // Absolute: a relative program path would be looked up from the child's working dir.
+        let bin = std::fs::canonicalize(&o.hft)?;
+        let mut cmd = Command::new(&bin);
         cmd.current_dir(&dir)
             .env_clear()
             .env("HFT_API_TOKEN", &token)
