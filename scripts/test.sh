@@ -18,6 +18,31 @@ for c in rustfmt clippy; do
   fi
 done
 
+# The dashboard's browser test (control/tests/browser.rs) drives a headless Chromium.
+have_chromium() {
+  if [ -n "${HFT_CHROMIUM:-}" ]; then [ -x "$HFT_CHROMIUM" ]; return; fi
+  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1
+}
+if [ "${HFT_SKIP_BROWSER:-}" != 1 ] && ! have_chromium; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing chromium (headless, for the dashboard's browser test)"
+    log="$(mktemp)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "could not install chromium (above); HFT_SKIP_BROWSER=1 skips the browser test" >&2
+      exit 1
+    fi
+    rm -f "$log"
+    have_chromium || { echo "chromium installed but not found at /usr/bin/chromium or on PATH" >&2; exit 1; }
+  else
+    echo "chromium not found: the dashboard's browser test (control/tests/browser.rs) needs it." >&2
+    echo "  Debian/Ubuntu: sudo apt-get install --no-install-recommends chromium" >&2
+    echo "  or point HFT_CHROMIUM at a Chromium/Chrome binary, or set HFT_SKIP_BROWSER=1 to skip that test." >&2
+    exit 1
+  fi
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
