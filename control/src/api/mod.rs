@@ -45,6 +45,10 @@ pub struct AppState {
 
 /// The API. Dropping the router (the server has stopped) closes every `/ws` connection.
 pub fn router(state: AppState) -> Router {
+    router_with(state, ws::Hub::new(ws::MAX_CLIENTS))
+}
+
+fn router_with(state: AppState, hub: Arc<ws::Hub>) -> Router {
     Router::new()
         .route("/", get(handlers::root))
         .route("/dashboard", get(dashboard::page))
@@ -75,7 +79,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(error::json_errors))
         // Outermost: it records the final (JSON) response of every state-changing request.
         .layer(middleware::from_fn_with_state(state.clone(), audit_layer::record))
-        .layer(Extension(ws::Hub::new(ws::MAX_CLIENTS)))
+        .layer(Extension(hub))
         .with_state(state)
 }
 
@@ -619,6 +623,8 @@ mod tests {
         assert_eq!(u["total_position_notional"], "605");
         assert_eq!(body["rejects_by_reason"]["risk_per_trade"], 5);
         assert_eq!(body["rejects_by_reason"]["rate_limit"], 1);
+        assert_eq!(body["rejects"], 6);
+        assert_eq!(body["usage"]["open_orders"], 0);
         assert_eq!(body["kill_switch"], Value::Null);
     }
 
@@ -875,6 +881,8 @@ mod tests {
         }
         let (_, body) = get(&h.app, "/orders?limit=2&offset=1").await;
         assert_eq!((body["limit"].as_u64(), body["offset"].as_u64()), (Some(2), Some(1)));
+        let (_, risk) = get(&h.app, "/risk").await;
+        assert_eq!(risk["usage"]["open_orders"], 3, "pending, acknowledged and partially filled: {risk}");
     }
 
     #[tokio::test]
@@ -1393,5 +1401,67 @@ mod tests {
         .await
         .expect("client");
         assert_eq!(code, Some(1001), "going away");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ws_a_client_whose_sends_stall_is_dropped() {
+        let cfg = Config::from_toml_str("", &|_| None).expect("config");
+        let replica = Replica::new(&cfg, Instant::now()).shared();
+        let (p, c, _eng) = fake::start(Script::Ack { orders_before_ack: 0 }, 64);
+        let (bridge, _task) = Bridge::start(p, c, replica.clone());
+        // Pushes every 2 ms, and a send may stall for 300 ms.
+        let hub = ws::Hub::with_timing(4, Duration::from_millis(2), Duration::from_millis(300));
+        let state = AppState { replica: replica.clone(), bridge, token: Arc::from(TOKEN), audit: Audit::log_only() };
+        let app = router_with(state, hub);
+        let server = serve(app.clone()).await;
+        let addr = server.addr;
+        // Every push carries a new order (50 rows, ~20 KB): an unread socket fills in moments.
+        let writer = {
+            let replica = replica.clone();
+            tokio::spawn(async move {
+                for id in 1.. {
+                    state::write(&replica).apply(&fixtures::order(id), Instant::now());
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let mut client = tokio::task::spawn_blocking(move || {
+            let mut ws = ws_connect(addr).expect("upgrade");
+            next_topic(&mut ws).expect("a first message");
+            ws
+        })
+        .await
+        .expect("client");
+        // The client now reads nothing; the server gives up on it.
+        let t0 = Instant::now();
+        loop {
+            let (_, _, text) = raw_get(&app, "/metrics").await;
+            if text.contains("\nhft_ws_clients 0\n") {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "a stalled client is still connected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        writer.abort();
+        let (_, stats) = get(&app, "/stats").await;
+        assert!(stats["orders"].as_u64().is_some_and(|n| n > 50), "the writer was never blocked: {stats}");
+        // What was buffered drains, then the connection is gone (not merely quiet).
+        tokio::task::spawn_blocking(move || {
+            loop {
+                match client.read() {
+                    Ok(tungstenite::Message::Close(_)) => break,
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(e))
+                        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    {
+                        panic!("the connection is still open: {e}")
+                    }
+                    Err(_) => break,
+                }
+            }
+        })
+        .await
+        .expect("client");
+        drop(server);
     }
 }

@@ -51,12 +51,20 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub struct Hub {
     clients: Arc<AtomicUsize>,
     max: usize,
+    period: Duration,
+    stall: Duration,
     stop: watch::Sender<()>,
 }
 
 impl Hub {
+    /// At most `max` clients, pushed every [`PERIOD`], dropped after a [`SEND_STALL`].
     pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Hub { clients: Arc::new(AtomicUsize::new(0)), max, stop: watch::channel(()).0 })
+        Self::with_timing(max, PERIOD, SEND_STALL)
+    }
+
+    /// [`Hub::new`] with another push period and stall limit (tests).
+    pub fn with_timing(max: usize, period: Duration, stall: Duration) -> Arc<Self> {
+        Arc::new(Hub { clients: Arc::new(AtomicUsize::new(0)), max, period, stall, stop: watch::channel(()).0 })
     }
 
     /// Clients connected now.
@@ -93,12 +101,11 @@ pub async fn upgrade(
         tracing::warn!(max = hub.max, "WebSocket client refused: every slot is taken");
         return ApiError::TooManyClients(hub.max).into_response();
     };
-    let replica = app.replica.clone();
-    let stop = hub.stop.subscribe();
+    let conn = Conn { replica: app.replica.clone(), stop: hub.stop.subscribe(), period: hub.period, stall: hub.stall };
     // A failed upgrade drops the closure, and with it the slot.
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, replica, stop, slot))
+        .on_upgrade(move |socket| conn.serve(socket, slot))
 }
 
 /// The views as `GET` serves them, copied under one read lock.
@@ -162,41 +169,51 @@ fn changed(replica: &SharedReplica, last: &mut [String; TOPICS.len()]) -> Vec<St
     out
 }
 
-async fn serve(mut socket: WebSocket, replica: SharedReplica, mut stop: watch::Receiver<()>, _slot: Slot) {
-    let mut last: [String; TOPICS.len()] = Default::default();
-    let mut tick = tokio::time::interval(PERIOD);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                for msg in changed(&replica, &mut last) {
-                    match timeout(SEND_STALL, socket.send(Message::text(msg))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::debug!("WebSocket client gone: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::warn!("WebSocket client dropped: a send stalled for {} s", SEND_STALL.as_secs());
-                            return;
+/// What one connection's task holds (never the router: see [`Hub`]).
+struct Conn {
+    replica: SharedReplica,
+    stop: watch::Receiver<()>,
+    period: Duration,
+    stall: Duration,
+}
+
+impl Conn {
+    async fn serve(mut self, mut socket: WebSocket, _slot: Slot) {
+        let mut last: [String; TOPICS.len()] = Default::default();
+        let mut tick = tokio::time::interval(self.period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    for msg in changed(&self.replica, &mut last) {
+                        match timeout(self.stall, socket.send(Message::text(msg))).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::debug!("WebSocket client gone: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::warn!(stall_ms = self.stall.as_millis(), "WebSocket client dropped: a send stalled");
+                                return;
+                            }
                         }
                     }
                 }
-            }
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) => {
-                    // The reply Close is queued by the protocol layer; flush it and end.
-                    let _ = timeout(CLOSE_WAIT, socket.close()).await;
-                    return;
-                }
-                Some(Ok(_)) => {}
-                None | Some(Err(_)) => return,
-            },
-            res = stop.changed() => {
-                if res.is_err() {
-                    let frame = CloseFrame { code: close_code::AWAY, reason: "server stopping".into() };
-                    let _ = timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame)))).await;
-                    return;
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Close(_))) => {
+                        // The reply Close is queued by the protocol layer; flush it and end.
+                        let _ = timeout(CLOSE_WAIT, socket.close()).await;
+                        return;
+                    }
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => return,
+                },
+                res = self.stop.changed() => {
+                    if res.is_err() {
+                        let frame = CloseFrame { code: close_code::AWAY, reason: "server stopping".into() };
+                        let _ = timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame)))).await;
+                        return;
+                    }
                 }
             }
         }
