@@ -5,8 +5,14 @@
 //! the waiters of acknowledged commands. API handlers reach it through a cloneable [`Bridge`]
 //! (a tokio mpsc of requests, each with a oneshot for the reply). Allocates freely; never blocks
 //! the runtime (ring operations are wait-free).
+//!
+//! With a durable [`Store`], every event it keeps is offered to it (without blocking) before the
+//! event leaves the ring: an event the store cannot take yet stays in the ring, and so does
+//! everything after it, until the next tick. Nothing the store wants is lost on the way; a store
+//! that stays behind fills the ring, and the engine's back-pressure then stops new risk.
 
 use crate::state::{self, SharedReplica};
+use crate::store::Store;
 use hft_shared::msg::{Command, CommandAck, CommandKind, Event};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -41,9 +47,9 @@ enum Request {
         kind: CommandKind,
         reply: oneshot::Sender<Result<CommandAck, BridgeError>>,
     },
-    /// Drain the event ring now and report when done.
+    /// Drain the event ring now and report whether it is empty (the store may hold some back).
     Flush {
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -64,8 +70,10 @@ impl std::fmt::Debug for Request {
 }
 
 impl Bridge {
-    /// Spawns the bridge task on the current runtime. The task ends when every [`Bridge`]
-    /// handle is dropped, dropping the ring ends (which the engine sees as abandoned).
+    /// Spawns the bridge task on the current runtime, without a store (tests). The task ends
+    /// when every [`Bridge`] handle is dropped, dropping the ring ends (which the engine sees as
+    /// abandoned).
+    #[cfg(test)]
     pub fn start(
         commands: rtrb::Producer<Command>,
         events: rtrb::Consumer<Event>,
@@ -75,14 +83,37 @@ impl Bridge {
     }
 
     /// [`Bridge::start`] with a custom acknowledgement timeout (tests).
+    #[cfg(test)]
     pub fn start_with_timeout(
         commands: rtrb::Producer<Command>,
         events: rtrb::Consumer<Event>,
         replica: SharedReplica,
         ack_timeout: Duration,
     ) -> (Bridge, JoinHandle<()>) {
+        Self::spawn(commands, events, replica, None, ack_timeout)
+    }
+
+    /// Spawns the bridge task on the current runtime, handing the events `store` keeps to it
+    /// (see the module docs). The task ends when every [`Bridge`] handle is dropped, dropping the
+    /// ring ends (which the engine sees as abandoned).
+    pub fn start_with_store(
+        commands: rtrb::Producer<Command>,
+        events: rtrb::Consumer<Event>,
+        replica: SharedReplica,
+        store: Option<Store>,
+    ) -> (Bridge, JoinHandle<()>) {
+        Self::spawn(commands, events, replica, store, ACK_TIMEOUT)
+    }
+
+    fn spawn(
+        commands: rtrb::Producer<Command>,
+        events: rtrb::Consumer<Event>,
+        replica: SharedReplica,
+        store: Option<Store>,
+        ack_timeout: Duration,
+    ) -> (Bridge, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-        let task = Task { commands, events, replica, rx, next_seq: 1, pending: HashMap::new() };
+        let task = Task { commands, events, replica, store, rx, next_seq: 1, pending: HashMap::new() };
         (Bridge { tx, ack_timeout }, tokio::spawn(task.run()))
     }
 
@@ -97,11 +128,22 @@ impl Bridge {
         tokio::time::timeout(self.ack_timeout, exchange).await.map_err(|_| BridgeError::Timeout)?
     }
 
-    /// Drains every event currently in the ring into the replica.
+    /// Drains every event currently in the ring into the replica (and the store). When the
+    /// store holds events back, retries each tick for up to the acknowledgement timeout, then
+    /// gives up with [`BridgeError::Timeout`].
     pub async fn flush(&self) -> Result<(), BridgeError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::Flush { reply }).await.map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)
+        let deadline = tokio::time::Instant::now() + self.ack_timeout;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            self.tx.send(Request::Flush { reply }).await.map_err(|_| BridgeError::Closed)?;
+            if rx.await.map_err(|_| BridgeError::Closed)? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BridgeError::Timeout);
+            }
+            tokio::time::sleep(TICK).await;
+        }
     }
 }
 
@@ -109,6 +151,8 @@ struct Task {
     commands: rtrb::Producer<Command>,
     events: rtrb::Consumer<Event>,
     replica: SharedReplica,
+    /// Takes each event it keeps before the event leaves the ring.
+    store: Option<Store>,
     rx: mpsc::Receiver<Request>,
     next_seq: u64,
     pending: HashMap<u64, oneshot::Sender<Result<CommandAck, BridgeError>>>,
@@ -128,8 +172,8 @@ impl Task {
                 req = self.rx.recv() => match req {
                     Some(Request::Command { kind, reply }) => self.send(kind, reply),
                     Some(Request::Flush { reply }) => {
-                        self.drain();
-                        let _ = reply.send(());
+                        let empty = self.drain();
+                        let _ = reply.send(empty);
                     }
                     None => break,
                 },
@@ -160,16 +204,23 @@ impl Task {
 
     /// Applies every queued event, in ring order, completing ack waiters as their `Ack`
     /// is applied: everything the engine emitted before an ack is in the replica by then.
-    fn drain(&mut self) {
+    /// Returns false when the store held events back (they stay in the ring, in order).
+    fn drain(&mut self) -> bool {
         loop {
             let n = self.events.slots();
             if n == 0 {
-                return;
+                return true;
             }
             let now = Instant::now();
             let mut r = state::write(&self.replica);
             for _ in 0..n.min(DRAIN_BATCH) {
-                let Ok(ev) = self.events.pop() else { break };
+                let Ok(&ev) = self.events.peek() else { break };
+                if let Some(store) = &self.store
+                    && !store.offer(&ev)
+                {
+                    return false;
+                }
+                let _ = self.events.pop();
                 r.apply(&ev, now);
                 if let Event::Ack(ack) = ev {
                     match self.pending.remove(&ack.seq) {
@@ -381,6 +432,47 @@ mod tests {
         bridge.command(CommandKind::Shutdown).await.expect("acked");
         eng.thread.join().expect("fake engine");
         assert_eq!(bridge.command(CommandKind::Halt).await, Err(BridgeError::EngineStopped));
+    }
+
+    /// The store's queue is full (its writer is stuck on a locked database): the events it has
+    /// not taken stay in the ring, in order, and the replica sees only what went past; once the
+    /// lock goes, everything lands in both, nothing lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_the_store_cannot_take_yet_stay_in_the_ring_and_none_is_lost() {
+        use hft_shared::config::{Mode, StoreSync};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.sqlite");
+        let (store, _) = Store::open_at(&path, StoreSync::Normal, &["BTCUSDT".into()], Mode::Paper, 4).expect("store");
+        let blocker = rusqlite::Connection::open(&path).expect("blocker");
+        blocker.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+
+        let (p, c) = rtrb::RingBuffer::<Command>::new(16);
+        drop(c);
+        let (mut ev_tx, ev_rx) = rtrb::RingBuffer::<Event>::new(64);
+        let r = replica();
+        let (bridge, _task) = Bridge::spawn(p, ev_rx, r.clone(), Some(store.clone()), Duration::from_millis(300));
+        for id in 1..=50 {
+            ev_tx.push(state::fixtures::order(id)).expect("room");
+        }
+        assert_eq!(bridge.flush().await, Err(BridgeError::Timeout), "the store holds events back");
+        let taken = state::read(&r).orders;
+        assert!(taken < 50, "the store cannot have taken everything: {taken}");
+        assert_eq!(64 - ev_tx.slots() as u64, 50 - taken, "the rest is still in the ring");
+
+        blocker.execute_batch("COMMIT").expect("release");
+        let t0 = Instant::now();
+        while bridge.flush().await.is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "the store never caught up");
+        }
+        assert_eq!(state::read(&r).orders, 50);
+        let s = store.clone();
+        assert!(tokio::task::spawn_blocking(move || s.close(Duration::from_secs(10))).await.expect("close"));
+        let db = rusqlite::Connection::open(&path).expect("read");
+        let (n, lo, hi): (i64, i64, i64) = db
+            .query_row("SELECT count(*), min(id), max(id) FROM orders", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("orders");
+        assert_eq!((n, lo, hi), (50, 1, 50));
+        assert!(store.stats().queue_full > 0);
     }
 
     #[tokio::test]

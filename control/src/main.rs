@@ -12,6 +12,7 @@ mod record;
 mod replay;
 mod run;
 mod state;
+mod store;
 mod venue_sim;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -5,14 +5,16 @@
 //! the supervisor run on that runtime. Nothing here touches the rings except through the bridge.
 //!
 //! Shutdown order: `Shutdown` command → wait (≤ 5 s in all) for the hot thread to return →
-//! drain the remaining events into the replica → stop axum gracefully → exit.
+//! drain the remaining events into the replica and the store → stop axum gracefully → commit the
+//! store's last records (≤ 5 s) → exit.
 
 use crate::Failure;
 use crate::api::{self, AppState};
 use crate::bridge::Bridge;
 use crate::state::{self, Replica, SharedReplica};
+use crate::store::Store;
 use anyhow::{Context, anyhow};
-use hft_engine::{EngineHandle, Planes};
+use hft_engine::{EngineHandle, Planes, Restore};
 use hft_shared::config::{Config, Sources};
 use hft_shared::msg::CommandKind;
 use std::io::Write;
@@ -28,6 +30,8 @@ use tokio::sync::{oneshot, watch};
 pub const TOKEN_ENV: &str = "HFT_API_TOKEN";
 /// Budget for the engine to acknowledge `Shutdown` and return from its thread.
 const ENGINE_STOP: Duration = Duration::from_secs(5);
+/// Budget for the store to commit what it holds at shutdown.
+const STORE_STOP: Duration = Duration::from_secs(5);
 /// Budget for in-flight HTTP requests once the engine is down.
 const HTTP_STOP: Duration = Duration::from_secs(2);
 
@@ -92,7 +96,18 @@ pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
         .with_context(|| format!("cannot bind the API to {ip}:{} (api.host, api.port)", cfg.api.port))?;
     listener.set_nonblocking(true).context("cannot make the API socket non-blocking")?;
 
-    let planes = hft_engine::spawn(&cfg).map_err(|e| Failure::runtime(anyhow!("{e}")))?;
+    // The store before the engine: the engine starts from what it holds, and an unusable store
+    // must not leave a trading thread running.
+    let (store, restore) = open_store(&cfg)?;
+    let planes = match hft_engine::spawn_with(&cfg, restore) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(s) = &store {
+                s.close(STORE_STOP);
+            }
+            return Err(Failure::runtime(anyhow!("{e}")));
+        }
+    };
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -101,10 +116,34 @@ pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
         .enable_all()
         .build()
         .context("cannot start the control-plane runtime")?;
-    let result = rt.block_on(serve(cfg, planes, listener, token));
+    let result = rt.block_on(serve(cfg, planes, listener, token, store));
     // The supervisor's blocking join may still wait on a hung engine thread: do not wait for it.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Opens the durable store (`None` when `store.enabled = false`) and the state the engine
+/// resumes from. An unusable store is a configuration error (exit 2) naming the path.
+fn open_store(cfg: &Config) -> Result<(Option<Store>, Restore), Failure> {
+    match Store::open(cfg).map_err(Failure::usage)? {
+        Some((store, restore)) => {
+            let b = restore.breaker;
+            tracing::info!(
+                path = %store.path().display(),
+                positions = restore.positions.iter().filter(|p| !p.position.qty.is_zero()).count(),
+                kill_switch = b.and_then(|b| b.tripped).map_or("armed", |c| c.code()),
+                day_start = b.map(|b| b.day_start.to_string()),
+                peak = b.map(|b| b.peak.to_string()),
+                next_order_id = restore.next_order_id,
+                "store open; engine state restored"
+            );
+            Ok((Some(store), restore))
+        }
+        None => {
+            tracing::warn!("store.enabled = false: nothing is persisted and nothing was restored");
+            Ok((None, Restore::default()))
+        }
+    }
 }
 
 /// How the hot thread ended.
@@ -116,10 +155,16 @@ struct EngineExit {
     requested: bool,
 }
 
-async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, token: Token) -> Result<(), Failure> {
+async fn serve(
+    cfg: Config,
+    planes: Planes,
+    listener: std::net::TcpListener,
+    token: Token,
+    store: Option<Store>,
+) -> Result<(), Failure> {
     let Planes { engine, commands, events } = planes;
     let replica = Replica::new(&cfg, Instant::now()).shared();
-    let (bridge, _bridge_task) = Bridge::start(commands, events, replica.clone());
+    let (bridge, _bridge_task) = Bridge::start_with_store(commands, events, replica.clone(), store.clone());
     let stopping = Arc::new(AtomicBool::new(false));
     let (exit_tx, mut exit_rx) = watch::channel(None::<EngineExit>);
     tokio::spawn(supervise(engine, replica.clone(), stopping.clone(), exit_tx));
@@ -134,7 +179,9 @@ async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, tok
         replica: replica.clone(),
         bridge: bridge.clone(),
         token: Arc::from(token.secret()),
-        audit: crate::audit::Audit::log_only(),
+        audit: store.clone().map_or_else(crate::audit::Audit::log_only, |s| {
+            crate::audit::Audit::new(move |a| s.record_operator_action(a))
+        }),
     });
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
@@ -203,6 +250,25 @@ async fn serve(cfg: Config, planes: Planes, listener: std::net::TcpListener, tok
         Err(_) => {
             tracing::warn!("open API connections did not finish within {} s; closing", HTTP_STOP.as_secs());
             server.abort();
+        }
+    }
+
+    // 5. Commit what the store holds (the last events, the operator actions of the shutdown),
+    // and mark the run as stopped cleanly.
+    if let Some(store) = store {
+        let s = store.clone();
+        let closed = tokio::task::spawn_blocking(move || s.close(STORE_STOP)).await.unwrap_or(false);
+        let st = store.stats();
+        if closed {
+            tracing::info!(committed = st.committed, stored_fills = st.stored_fills, "store closed");
+        } else {
+            tracing::error!(
+                lag = st.lag,
+                write_errors = st.write_errors,
+                "the store did not commit its last {} records within {} s",
+                st.lag,
+                STORE_STOP.as_secs()
+            );
         }
     }
 

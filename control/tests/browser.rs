@@ -1,7 +1,10 @@
 //! End-to-end through a real browser: the `hft` binary in paper mode, Debian's headless Chromium
 //! on its dashboard, driven over the Chrome DevTools Protocol (a WebSocket, via `tungstenite`).
-//! The page must show live numbers, refuse a halt with a wrong token visibly, halt the engine with
-//! the right one (checked through the API: halted, no new order), and ask before flattening.
+//! The page must show live numbers by polling while its WebSocket is refused, go live over `/ws`
+//! once it is allowed and again after it is closed, take the token out of the address bar, refuse
+//! a halt with a wrong token visibly, halt the engine with the right one (checked through the
+//! API: halted, no new order), set a weight and deactivate a strategy (and show a refused weight),
+//! and ask before flattening.
 //!
 //! Chromium is `$HFT_CHROMIUM`, else `/usr/bin/chromium`, else `chromium` or `chromium-browser`
 //! on `PATH`. Without one the test fails, unless `HFT_SKIP_BROWSER=1` (then it says it skipped).
@@ -299,6 +302,14 @@ fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} is not a counter in {v}"))
 }
 
+/// JS: the command status line once the command `label` has finished (success or error).
+fn cmd_done(label: &str) -> String {
+    format!(
+        "(() => {{ const s = document.getElementById('cmd-status'); \
+         return s.dataset.ok !== '' && s.textContent.includes('{label}:') ? s.textContent : null; }})()"
+    )
+}
+
 fn stats(port: u16) -> Value {
     let (status, body) = get(port, "/stats");
     assert_eq!(status, 200, "{body}");
@@ -414,6 +425,27 @@ fn dashboard_shows_live_state_refuses_a_bad_token_and_halts_the_engine() {
         let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("cannot write the screenshot to {path:?}: {e}"));
     }
+
+    // Strategy controls: a weight set from its field, an out-of-range one refused visibly, a
+    // strategy deactivated from its toggle; each checked through the API.
+    page.eval("document.getElementById('strat-meanreversion-weight').value = '0.7'; true");
+    page.click("strat-meanreversion-set");
+    page.wait_for("the weight acknowledged", Duration::from_secs(10), &cmd_done("weight meanreversion = 0.7"));
+    assert_eq!(get(port, "/strategies").1["meanreversion"]["weight"], 0.7);
+    page.eval("document.getElementById('strat-meanreversion-weight').value = '11'; true");
+    page.click("strat-meanreversion-set");
+    let status =
+        page.wait_for("the refused weight shown", Duration::from_secs(10), &cmd_done("weight meanreversion = 11"));
+    assert!(status.as_str().is_some_and(|s| s.contains("422") && s.contains("invalid_value")), "{status}");
+    assert_eq!(get(port, "/strategies").1["meanreversion"]["weight"], 0.7, "a refused weight changed the engine");
+    page.click("strat-breakout-toggle");
+    page.wait_for("the deactivation acknowledged", Duration::from_secs(10), &cmd_done("deactivate breakout"));
+    assert_eq!(get(port, "/strategies").1["breakout"]["active"], false);
+    page.wait_for(
+        "the toggle flipped",
+        Duration::from_secs(5),
+        "document.getElementById('strat-breakout-toggle').textContent === 'Activate'",
+    );
 
     // Flatten asks first; dismissed, nothing is sent.
     page.click("btn-flatten");

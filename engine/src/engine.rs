@@ -17,6 +17,7 @@ use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::record::Recorder;
 use crate::feed::ws::{FeedNotice, LinkKind, WsFeed, WsParams};
 use crate::feed::{FrameKind, Source};
+use crate::restore::{Restore, RestoreError};
 use crate::risk::breaker::BreakerUpdate;
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
@@ -663,6 +664,22 @@ impl Pipeline {
             }
         }
         1
+    }
+
+    /// Takes over the state of a previous run, before the first frame: positions (their realized
+    /// PnL counts as unattributed: no strategy of this run earned it) and last marks, the
+    /// breakers and the kill-switch latch, and the next order id. Nothing changes on an error.
+    pub fn restore(&mut self, r: &Restore) -> Result<(), RestoreError> {
+        r.validate(self.positions.len())?;
+        for p in &r.positions {
+            let i = p.symbol.index();
+            self.unattributed_realized += p.position.realized_net() - self.positions[i].realized_net();
+            self.positions[i] = p.position;
+            self.marks[i] = p.mark;
+        }
+        self.risk.restore(&self.positions, &self.marks, r.breaker);
+        self.next_order_id = self.next_order_id.max(r.next_order_id);
+        Ok(())
     }
 
     /// Live mode: puts the gateway in place (orders go to it, not to the fill model).
@@ -1345,6 +1362,12 @@ impl Engine {
 
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// Applies the state of a previous run (see [`Pipeline::restore`]); call before the first
+    /// [`Engine::poll`]. The first poll reports the restored positions and risk state.
+    pub fn restore(&mut self, r: &Restore) -> Result<(), EngineError> {
+        self.pipeline.restore(r).map_err(|e| EngineError::Setup(format!("cannot restore the stored state: {e}")))
     }
 
     /// Has the engine finished shutting down?

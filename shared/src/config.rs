@@ -98,6 +98,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub exec: ExecConfig,
     pub live: LiveConfig,
+    pub store: StoreConfig,
     /// From the environment only; never serialized.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -376,6 +377,29 @@ pub struct LiveConfig {
     pub api_url: String,
     /// Binance `recvWindow` for signed requests, ms.
     pub recv_window_ms: u64,
+}
+
+/// The durable store (SQLite) of orders, fills, positions, risk state and the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Off: nothing is persisted and nothing is restored at start (positions and the kill switch
+    /// start fresh).
+    pub enabled: bool,
+    /// Database file; a relative path is taken from the working directory. Its directory is
+    /// created when missing.
+    pub path: String,
+    /// `full`: every commit reaches the disk before it counts (survives power loss); `normal`:
+    /// survives a process crash, may lose the last commits on power loss.
+    pub synchronous: StoreSync,
+}
+
+/// SQLite's `synchronous` setting for the store (WAL journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreSync {
+    Full,
+    Normal,
 }
 
 /// The phrase `live.confirm` must hold for live mode to start.
@@ -781,6 +805,11 @@ impl Config {
             ));
         }
 
+        let st = &self.store;
+        if st.enabled && (st.path.trim().is_empty() || st.path.contains('\0') || st.path.ends_with('/')) {
+            return Err(r("store.path", format!("{:?}", st.path), "a file path, e.g. data/hft.sqlite"));
+        }
+
         if self.api.host.parse::<IpAddr>().is_err() {
             return Err(r("api.host", format!("{:?}", self.api.host), "an IP address, e.g. 127.0.0.1"));
         }
@@ -1064,6 +1093,27 @@ mod tests {
             assert!(!dbg.contains(leak), "debug leaks {leak}");
             assert!(!toml.contains(leak), "toml leaks {leak}");
         }
+    }
+
+    #[test]
+    fn store_section_defaults_and_checks() {
+        let c = Config::from_toml_str("", &no_env).unwrap();
+        assert!(c.store.enabled);
+        assert_eq!((c.store.path.as_str(), c.store.synchronous), ("data/hft.sqlite", StoreSync::Full));
+        let c = Config::from_toml_str("[store]\nsynchronous = 'normal'\n", &no_env).unwrap();
+        assert_eq!(c.store.synchronous, StoreSync::Normal);
+        for (toml, key) in [
+            ("[store]\nsynchronous = 'off'\n", "store.synchronous"),
+            ("[store]\npath = ''\n", "store.path"),
+            ("[store]\npath = 'data/'\n", "store.path"),
+            ("[store]\nenabled = 'yes'\n", "store.enabled"),
+            ("[store]\nfile = 'x'\n", "store.file"),
+        ] {
+            let e = Config::from_toml_str(toml, &no_env).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{toml}: {e}");
+        }
+        // Disabled, the path is not looked at.
+        assert!(Config::from_toml_str("[store]\nenabled = false\npath = ''\n", &no_env).is_ok());
     }
 
     #[test]

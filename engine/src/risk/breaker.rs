@@ -144,6 +144,18 @@ impl Breaker {
         true
     }
 
+    /// Carries the breakers over a restart (before the first update): the latch, the peak, and
+    /// the baseline of UTC day `day`, with `equity` the equity the restored positions make now.
+    /// A trip is never cleared here. When the first update falls on a later day, it rolls the
+    /// day over as usual: the baseline of an earlier day is not today's budget.
+    pub fn restore(&mut self, day: u64, day_start: Amount, peak: Amount, tripped: Option<KillCause>, equity: Amount) {
+        self.day = Some(day);
+        self.set_day_start(day_start);
+        self.set_peak(peak);
+        self.equity = equity;
+        self.tripped = self.tripped.or(tripped);
+    }
+
     #[inline]
     pub fn tripped(&self) -> Option<KillCause> {
         self.tripped

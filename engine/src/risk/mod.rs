@@ -22,6 +22,7 @@
 pub mod breaker;
 pub mod grid;
 pub mod position;
+mod restore;
 pub mod throttle;
 
 use breaker::{Breaker, BreakerUpdate, PPB, ppb};

@@ -7,6 +7,7 @@
 pub mod idle;
 
 use crate::engine::Engine;
+use crate::restore::Restore;
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::{Command, Event};
 use idle::Idle;
@@ -58,6 +59,12 @@ impl EngineHandle {
 /// Builds the engine for `cfg` on a new thread (pinned when `engine.core` is set) and starts
 /// its duty cycle. Returns once the engine is built, or with the reason it could not be.
 pub fn spawn(cfg: &Config) -> Result<Planes, EngineError> {
+    spawn_with(cfg, Restore::default())
+}
+
+/// [`spawn`], with the state of a previous run (positions, breakers, kill-switch latch, order
+/// ids) applied before the first duty cycle: the engine never trades without it.
+pub fn spawn_with(cfg: &Config, restore: Restore) -> Result<Planes, EngineError> {
     if !matches!(cfg.mode, Mode::Paper | Mode::Shadow | Mode::Live) {
         return Err(EngineError::ModeUnavailable(cfg.mode));
     }
@@ -79,6 +86,11 @@ pub fn spawn(cfg: &Config) -> Result<Planes, EngineError> {
                 return;
             }
         };
+        if let Err(e) = engine.restore(&restore) {
+            let _ = ready_tx.send(Err(e));
+            return;
+        }
+        drop(restore);
         let mut idle = Idle::from_config(&cfg.engine);
         let _ = ready_tx.send(Ok(()));
         drop(ready_tx);
