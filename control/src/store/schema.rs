@@ -144,7 +144,7 @@ CREATE TABLE daily_summaries (
     fees          TEXT NOT NULL,
     realized      TEXT NOT NULL,              -- realized PnL net of fees booked that day
     kill_trips    INTEGER NOT NULL,
-    equity_open   TEXT,                       -- the day's baseline when first reported
+    equity_open   TEXT,                       -- first equity reported that day
     equity_close  TEXT,                       -- latest reported
     equity_high   TEXT,
     equity_low    TEXT,
