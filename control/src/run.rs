@@ -260,7 +260,14 @@ async fn serve(
         let closed = tokio::task::spawn_blocking(move || s.close(STORE_STOP)).await.unwrap_or(false);
         let st = store.stats();
         if closed {
-            tracing::info!(committed = st.committed, stored_fills = st.stored_fills, "store closed");
+            tracing::info!(
+                committed = st.committed,
+                stored_fills = st.stored_fills,
+                batches = st.batches,
+                max_commit_us = st.max_commit_us,
+                write_errors = st.write_errors,
+                "store closed"
+            );
         } else {
             tracing::error!(
                 lag = st.lag,
