@@ -80,10 +80,22 @@ pub fn banner(cfg: &Config, addr: SocketAddr, token: &Token) -> String {
     format!("hft {} · mode {} · API http://{addr} · {}", env!("CARGO_PKG_VERSION"), cfg.mode, token.banner())
 }
 
+/// The second stdout line: the dashboard's address. A generated token rides in the fragment
+/// (`#token=…`: browsers never send it to the server, and the page removes it from the address
+/// bar); a supplied token is never printed.
+pub fn dashboard_line(addr: SocketAddr, token: &Token) -> String {
+    match token {
+        Token::Generated(t) => format!("dashboard http://{addr}/dashboard#token={t}"),
+        Token::FromEnv(_) => format!("dashboard http://{addr}/dashboard (enter the token from {TOKEN_ENV})"),
+    }
+}
+
 pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
     let sources = Sources::resolve(config, &Config::process_env);
     let cfg = Config::load(&sources, &Config::process_env)
         .map_err(|e| Failure::usage(anyhow!("invalid configuration: {e}")))?;
+    // Live mode needs a passing go-live gate (or its explicit override) before anything starts.
+    crate::backtest::gate::check_live_start(&cfg)?;
     let token = token(&cfg, Config::process_env(TOKEN_ENV))?;
     if !cfg.api_is_loopback() {
         tracing::warn!(host = %cfg.api.host, "the control API is exposed beyond loopback");
@@ -185,7 +197,7 @@ async fn serve(
     });
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = http_stopped.await;
             })
@@ -193,7 +205,7 @@ async fn serve(
     });
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", banner(&cfg, addr, &token))
+    writeln!(out, "{}\n{}", banner(&cfg, addr, &token), dashboard_line(addr, &token))
         .and_then(|()| out.flush())
         .context("cannot write the banner to stdout")?;
     drop(out);
@@ -339,6 +351,8 @@ mod tests {
             )
         );
         assert!(!b.contains("abc"));
+        let d = dashboard_line("127.0.0.1:8000".parse().expect("addr"), &t);
+        assert_eq!(d, "dashboard http://127.0.0.1:8000/dashboard (enter the token from HFT_API_TOKEN)");
     }
 
     #[test]
@@ -350,6 +364,8 @@ mod tests {
         assert_ne!(token(&cfg("127.0.0.1"), None).expect("token"), t);
         let b = banner(&cfg("::1"), "[::1]:0".parse().expect("addr"), &t);
         assert!(b.ends_with(&format!("API http://[::1]:0 · token {s}")), "{b}");
+        let d = dashboard_line("[::1]:0".parse().expect("addr"), &t);
+        assert_eq!(d, format!("dashboard http://[::1]:0/dashboard#token={s}"));
     }
 
     #[test]
