@@ -6,6 +6,7 @@
 
 mod api;
 mod audit;
+mod backtest;
 mod bridge;
 mod notify;
 mod record;
@@ -49,6 +50,10 @@ enum Cmd {
     /// Serve Binance's market-data and trading protocols on loopback: a capture or the synthetic
     /// market, and a simulated account trading against it.
     VenueSim(Box<venue_sim::VenueSimArgs>),
+    /// Backtest the strategies over captures or Binance trade CSVs: metrics, report, sweeps.
+    Backtest(backtest::BacktestArgs),
+    /// Judge the go-live criteria from a backtest result or the store's paper account.
+    Gate(backtest::gate::GateArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +100,8 @@ fn main() -> ExitCode {
         Cmd::Replay(args) => replay::run(args, cli.config),
         Cmd::Record(args) => record::run(args, cli.config),
         Cmd::VenueSim(args) => venue_sim::run(*args, cli.config),
+        Cmd::Backtest(args) => backtest::run(args, cli.config),
+        Cmd::Gate(args) => backtest::gate::run(args, cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,8 @@ fn live_engine(dir: &Path, sim: u16) -> Command {
         .env("EXCHANGE_API_KEY", KEY)
         .env("EXCHANGE_API_SECRET", SECRET)
         .env("HFT__LIVE__CONFIRM", CONFIRM)
+        // These tests are about the venue path, not the go-live gate (tested in tests/backtest.rs).
+        .env("HFT__LIVE__GATE_OVERRIDE", "true")
         .env("HFT__LIVE__API_URL", format!("ws://127.0.0.1:{sim}/ws-api/v3"))
         .env("HFT__ENGINE__IDLE", "sleep")
         .env("HFT__FEED__URL", format!("ws://127.0.0.1:{sim}"))

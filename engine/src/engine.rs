@@ -195,6 +195,10 @@ pub struct Pipeline {
     live_ready: bool,
     sink: EventSink,
     lat: Latency,
+    /// Frames whose number `& timing_mask == 0` have their stages timed (0: every frame).
+    timing_mask: u64,
+    /// The frame being processed is timed.
+    timed: bool,
     counters: Counters,
     max_position_f64: f64,
     /// Half a target level of notional: smaller deviations from target are not traded.
@@ -243,6 +247,8 @@ impl Pipeline {
             live_ready: false,
             sink: EventSink::new(events, cfg.engine.audit_overflow),
             lat: Latency::new(),
+            timing_mask: 0,
+            timed: true,
             counters: Counters::default(),
             max_position_f64: cfg.risk.max_position,
             rebalance_band: Amount::from_f64(cfg.risk.max_position / (2.0 * TARGET_LEVELS)).unwrap_or(Amount::ZERO),
@@ -274,6 +280,30 @@ impl Pipeline {
     }
     pub fn latency(&self) -> &Latency {
         &self.lat
+    }
+    /// Times the stages of one frame in `every` (rounded up to a power of two; 1, the default:
+    /// every frame). Backtests sample: reading the clock at every stage costs more than some
+    /// stages. Untimed frames record no latency and send orders with `tick_to_order_ns` 0; no
+    /// decision depends on the timers.
+    pub fn set_timing_every(&mut self, every: u64) {
+        self.timing_mask = every.max(1).checked_next_power_of_two().unwrap_or(1 << 63) - 1;
+    }
+    /// Will the next frame be timed? (Its caller then passes a real `recv_raw`.)
+    #[inline]
+    pub fn next_frame_timed(&self) -> bool {
+        (self.counters.frames + 1) & self.timing_mask == 0
+    }
+    /// A clock reading for the stage timers, when this frame is timed.
+    #[inline(always)]
+    fn stamp(&self) -> u64 {
+        if self.timed { self.clock.raw() } else { 0 }
+    }
+    /// Records `stage` as taking `from..to`, when this frame is timed.
+    #[inline(always)]
+    fn record(&mut self, stage: Stage, from: u64, to: u64) {
+        if self.timed {
+            self.lat.record(stage, self.clock.delta_ns(from, to));
+        }
     }
     pub fn risk(&self) -> &RiskManager {
         &self.risk
@@ -321,11 +351,12 @@ impl Pipeline {
     pub fn on_frame(&mut self, kind: FrameKind, bytes: &[u8], recv_raw: u64, ts_ns: u64) -> FrameOutcome {
         let mut out = FrameOutcome::default();
         self.counters.frames += 1;
+        self.timed = self.counters.frames & self.timing_mask == 0;
         // The venue's answers due by now, matched against the books as they were.
         self.poll_venue(ts_ns);
         let res = decode::decode(bytes, &mut self.scratch);
-        let t_dec = self.clock.raw();
-        self.lat.record(Stage::Decode, self.clock.delta_ns(recv_raw, t_dec));
+        let t_dec = self.stamp();
+        self.record(Stage::Decode, recv_raw, t_dec);
         match res {
             // The venue refused a snapshot request (e.g. -1008 "no snapshot yet"): not market
             // data that failed to decode. Counted apart; the feed asks again.
@@ -355,7 +386,8 @@ impl Pipeline {
                         out.resync = Some(sym);
                     }
                 }
-                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, self.clock.raw()));
+                let t_book = self.stamp();
+                self.record(Stage::Book, t_dec, t_book);
             }
             Ok(Decoded::Depth(h)) => {
                 let Some(i) = self.symbol_index(h.symbol) else {
@@ -371,8 +403,8 @@ impl Pipeline {
                     return out;
                 }
                 let r = self.books[i].apply_diff(h.first_id, h.final_id, &self.scratch.bids, &self.scratch.asks);
-                let t_book = self.clock.raw();
-                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
+                let t_book = self.stamp();
+                self.record(Stage::Book, t_dec, t_book);
                 match r {
                     Ok(DiffOutcome::Applied) => {
                         self.book_ts[i] = ts_ns;
@@ -408,8 +440,8 @@ impl Pipeline {
                     ask_qty: bt.ask_qty,
                 };
                 self.quotes[i] = q;
-                let t_book = self.clock.raw();
-                self.lat.record(Stage::Book, self.clock.delta_ns(t_dec, t_book));
+                let t_book = self.stamp();
+                self.record(Stage::Book, t_dec, t_book);
                 if q.is_valid() {
                     self.marks[i] = q.mid();
                     out.orders = self.on_quote(i, q, recv_raw, t_book, ts_ns);
@@ -538,8 +570,8 @@ impl Pipeline {
             position: self.positions[i].qty,
         };
         let decision = self.orch.on_tick(i, &tick);
-        let t_strat = self.clock.raw();
-        self.lat.record(Stage::Strategy, self.clock.delta_ns(t_book, t_strat));
+        let t_strat = self.stamp();
+        self.record(Stage::Strategy, t_book, t_strat);
         if decision.is_some() {
             self.counters.signals += 1;
         }
@@ -595,8 +627,8 @@ impl Pipeline {
             market_ok: self.market_ok(i, ts_ns),
         };
         let verdict = self.risk.check(&intent, &view, ts_ns);
-        let t_risk = self.clock.raw();
-        self.lat.record(Stage::Risk, self.clock.delta_ns(t_prev, t_risk));
+        let t_risk = self.stamp();
+        self.record(Stage::Risk, t_prev, t_risk);
         if let Err(reason) = verdict {
             self.refuse(&intent, reason, ts_ns);
             return 0;
@@ -631,13 +663,15 @@ impl Pipeline {
             self.refuse(&intent, RejectReason::MaxOpenOrders, ts_ns);
             return 0;
         }
-        let t_enc = self.clock.raw();
-        self.lat.record(Stage::OrderEncode, self.clock.delta_ns(t_risk, t_enc));
+        let t_enc = self.stamp();
+        self.record(Stage::OrderEncode, t_risk, t_enc);
         let t2o = self.clock.delta_ns(recv_raw, t_enc);
         order.tick_to_order_ns = t2o.min(u32::MAX as u64) as u32;
         order.ts_ns = ts_ns + t2o;
         self.sink.emit(Event::Order(order), ts_ns);
-        self.lat.record(Stage::TickToOrder, t2o);
+        if self.timed {
+            self.lat.record(Stage::TickToOrder, t2o);
+        }
         self.counters.orders += 1;
         self.orch.count_order(contributors);
         let sent = match self.live.as_deref_mut() {
@@ -1169,7 +1203,7 @@ impl Pipeline {
             Side::Sell => q.bid,
         };
         let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true, limit: false };
-        let now = self.clock.raw();
+        let now = self.stamp();
         self.submit(intent, q.mid(), 0, now, now, ts_ns)
     }
 

@@ -377,6 +377,9 @@ pub struct LiveConfig {
     pub api_url: String,
     /// Binance `recvWindow` for signed requests, ms.
     pub recv_window_ms: u64,
+    /// Start live mode without a passing go-live gate verdict (`hft gate`) in the store. An
+    /// explicit operator decision; off by default.
+    pub gate_override: bool,
 }
 
 /// The durable store (SQLite) of orders, fills, positions, risk state and the audit trail.
@@ -835,6 +838,34 @@ impl Config {
     pub fn process_env(name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    /// This configuration with `overrides` applied (`("risk.max_position", "500")`: each key an
+    /// existing leaf, each value read as a TOML value where it is one, else as a string), then
+    /// checked like a loaded one. No environment is read; secrets are kept. An unknown key, a
+    /// wrong type or an out-of-range value is an error naming the key.
+    pub fn with_overrides(&self, overrides: &[(String, String)]) -> Result<Self, ConfigError> {
+        let syntax = |e: toml::de::Error| ConfigError::Syntax { path: "<effective config>".into(), msg: e.to_string() };
+        let mut tree: toml::Table = self.to_toml().parse().map_err(syntax)?;
+        for (key, raw) in overrides {
+            let mut t = &tree;
+            let mut parts = key.split('.').peekable();
+            while let Some(p) = parts.next() {
+                let leaf = parts.peek().is_none();
+                match t.get(p) {
+                    Some(toml::Value::Table(next)) if !leaf => t = next,
+                    Some(v) if leaf && !v.is_table() => {}
+                    _ => {
+                        let msg = "no such setting (a dotted path to a value, e.g. risk.max_position)".to_string();
+                        return Err(ConfigError::Schema { key: key.clone(), env: None, msg });
+                    }
+                }
+            }
+            set_path(&mut tree, key, parse_loose(raw));
+        }
+        let mut cfg = Self::from_tree(tree, &|_| None)?;
+        cfg.secrets = self.secrets.clone();
+        Ok(cfg)
+    }
 }
 
 /// Recursively merges `over` into `base`: tables merge, everything else replaces.
@@ -1121,5 +1152,29 @@ mod tests {
         assert_eq!(parse_loose("spin"), toml::Value::String("spin".into()));
         assert_eq!(parse_loose("3"), toml::Value::Integer(3));
         assert_eq!(parse_loose("true"), toml::Value::Boolean(true));
+    }
+
+    #[test]
+    fn overrides_apply_to_existing_settings_only() {
+        let c = Config::from_toml_str("", &no_env).unwrap();
+        let o = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert_eq!(
+            c.with_overrides(&o("strategies.momentum.lookback", "80")).unwrap().strategies.momentum.lookback,
+            80
+        );
+        assert_eq!(c.with_overrides(&o("risk.max_position", "250")).unwrap().risk.max_position, 250.0);
+        let v = c.with_overrides(&o("strategies.momentum.variant", "rsi")).unwrap().strategies.momentum.variant;
+        assert_eq!(v, MomentumVariant::Rsi);
+        assert!(!c.live.gate_override);
+        for (k, v) in [
+            ("strategies.momentum.lookbak", "3"),
+            ("risk", "3"),
+            ("risk.max_position.x", "3"),
+            ("strategies.momentum.lookback", "1"),
+            ("strategies.momentum.lookback", "x"),
+        ] {
+            let e = c.with_overrides(&o(k, v)).unwrap_err();
+            assert_eq!(e.key(), Some(k), "{k}={v}: {e}");
+        }
     }
 }
