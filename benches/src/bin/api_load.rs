@@ -143,14 +143,16 @@ impl Hft {
             "{} not found: build it with `cargo build --release -p hft-control` (or pass --hft)",
             o.hft.display()
         );
+        // Absolute: a relative program path would be looked up from the child's working dir.
+        let bin = std::fs::canonicalize(&o.hft)?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        // A per-run token: the API is on loopback, and the token is never printed.
-        let token = format!("api-load-{}-{nanos:x}", std::process::id());
+        // A random per-run token, never printed.
+        let mut raw = [0u8; 16];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut raw)?;
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let dir = std::env::temp_dir().join(format!("hft-api-load-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let log = std::fs::File::create(dir.join("hft.log"))?;
-        // Absolute: a relative program path would be looked up from the child's working dir.
-        let bin = std::fs::canonicalize(&o.hft)?;
         let mut cmd = Command::new(&bin);
         cmd.current_dir(&dir)
             .env_clear()
@@ -195,7 +197,13 @@ impl Hft {
         // SAFETY: the closure only makes async-signal-safe syscalls and never allocates (its
         // errors are raw OS errors).
         unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, die_with_parent) };
-        let child = cmd.spawn().map_err(|e| anyhow::anyhow!("cannot start {}: {e}", o.hft.display()))?;
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                anyhow::bail!("cannot start {}: {e}", bin.display());
+            }
+        };
         // From here on, dropping `hft` stops the child whatever fails.
         let mut hft = Hft { child, port: 0, token, dir };
         let (tx, rx) = mpsc::channel();
