@@ -22,6 +22,8 @@ use tokio::time::MissedTickBehavior;
 
 /// How long a command waits for its `Ack` before the caller gets [`BridgeError::Timeout`].
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The store's counters are copied into the replica every this many drain ticks (~100 ms).
+const STORE_STATS_TICKS: u32 = 100;
 /// Period of the drain loop.
 pub const TICK: Duration = Duration::from_millis(1);
 /// Events applied per write-lock hold, so readers are never starved by a full ring.
@@ -162,10 +164,16 @@ impl Task {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut ticks = 0u32;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     self.drain();
+                    ticks = ticks.wrapping_add(1);
+                    if ticks % STORE_STATS_TICKS == 0 && let Some(store) = &self.store {
+                        let stats = store.stats();
+                        state::write(&self.replica).store = Some(stats);
+                    }
                     // Waiters whose caller timed out are forgotten.
                     self.pending.retain(|_, w| !w.is_closed());
                 }

@@ -171,6 +171,11 @@ pub struct Replica {
     /// The effective configuration as served by `/config`, exchange secrets already redacted
     /// (the API token is the API's to redact: the replica never sees it).
     pub config: serde_json::Value,
+    /// The durable store's counters, refreshed by the bridge about every 100 ms; `None` when
+    /// the store is disabled (or before the first refresh).
+    pub store: Option<crate::store::StoreStats>,
+    /// `store.enabled` at start.
+    pub store_enabled: bool,
 }
 
 impl Replica {
@@ -213,6 +218,8 @@ impl Replica {
             capital: cfg.capital.clone(),
             strategy_params,
             config: crate::api::config::effective(cfg),
+            store: None,
+            store_enabled: cfg.store.enabled,
         }
     }
 

@@ -82,11 +82,15 @@ pub struct Health {
     pub kill_switch: Option<&'static str>,
     pub uptime_s: f64,
     pub engine_running: bool,
+    /// The durable store's writer: `ok`, `starting` (no counters yet), `stopped` (not ready:
+    /// nothing more is being persisted) or `disabled` (`store.enabled = false`).
+    pub store: &'static str,
 }
 
 impl Health {
     pub fn from_replica(r: &Replica, now: Instant) -> Self {
-        let ready = r.ready(now);
+        let store = store_state(r);
+        let ready = r.ready(now) && store != "stopped";
         Health {
             status: if ready { "ok" } else { "not_ready" },
             ready,
@@ -100,7 +104,17 @@ impl Health {
             kill_switch: kill_code(r.state.kill_switch),
             uptime_s: now.saturating_duration_since(r.started).as_secs_f64(),
             engine_running: r.engine_running,
+            store,
         }
+    }
+}
+
+fn store_state(r: &Replica) -> &'static str {
+    match (r.store_enabled, r.store) {
+        (false, _) => "disabled",
+        (true, None) => "starting",
+        (true, Some(s)) if !s.writer_running => "stopped",
+        (true, Some(_)) => "ok",
     }
 }
 
@@ -153,6 +167,9 @@ pub struct Stats {
     pub position: Ordered<String, String>,
     /// Summed over symbols, quote currency, exact decimals. `realized` is net of fees.
     pub pnl: Pnl,
+    /// The durable store's counters (`stored_fills` = acknowledged fills, `lag` = accepted and
+    /// not yet committed); `null` when the store is disabled.
+    pub store: Option<crate::store::StoreStats>,
 }
 
 impl Stats {
@@ -187,6 +204,7 @@ impl Stats {
                 fees: fees.to_string(),
                 total: (realized + unrealized).to_string(),
             },
+            store: r.store,
         }
     }
 }

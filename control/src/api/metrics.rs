@@ -125,6 +125,39 @@ pub fn render(r: &Replica, ws_clients: usize, now: Instant) -> String {
     o.sample("hft_ring_drops_total", &[("kind", "telemetry_dropped")], snap.telemetry_dropped as f64);
     o.sample("hft_ring_drops_total", &[("kind", "audit_parked")], snap.audit_parked as f64);
     o.single("hft_events_total", "counter", "Engine events applied by the control plane.", r.events as f64);
+    if let Some(st) = r.store {
+        o.single(
+            "hft_store_committed_total",
+            "counter",
+            "Records committed to the durable store.",
+            st.committed as f64,
+        );
+        o.single(
+            "hft_store_stored_fills_total",
+            "counter",
+            "Fills committed to the durable store (acknowledged).",
+            st.stored_fills as f64,
+        );
+        o.single("hft_store_lag", "gauge", "Records accepted by the store and not yet committed.", st.lag as f64);
+        o.single(
+            "hft_store_write_errors_total",
+            "counter",
+            "Failed store commits (each retried).",
+            st.write_errors as f64,
+        );
+        o.single(
+            "hft_store_max_commit_seconds",
+            "gauge",
+            "Slowest store commit since start.",
+            st.max_commit_us as f64 / 1e6,
+        );
+        o.single(
+            "hft_store_writer_running",
+            "gauge",
+            "1 while the store's writer thread runs.",
+            flag(st.writer_running),
+        );
+    }
 
     // Engine state.
     o.single("hft_halted", "gauge", "1 while a manual halt is in force.", flag(r.state.halted));

@@ -267,6 +267,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stopped_store_writer_makes_health_not_ready_and_stats_show_its_counters() {
+        let h = acking();
+        state::write(&h.replica).apply(&fixtures::heartbeat(1, false), Instant::now());
+        let (status, body) = get(&h.app, "/health").await;
+        assert_eq!((status, body["store"].as_str()), (StatusCode::OK, Some("starting")));
+        let running = crate::store::StoreStats { stored_fills: 7, lag: 2, writer_running: true, ..Default::default() };
+        state::write(&h.replica).store = Some(running);
+        let (status, body) = get(&h.app, "/health").await;
+        assert_eq!((status, body["store"].as_str()), (StatusCode::OK, Some("ok")));
+        let (_, stats) = get(&h.app, "/stats").await;
+        assert_eq!((stats["store"]["stored_fills"].as_u64(), stats["store"]["lag"].as_u64()), (Some(7), Some(2)));
+        state::write(&h.replica).store = Some(crate::store::StoreStats { writer_running: false, ..running });
+        let (status, body) = get(&h.app, "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!((body["store"].as_str(), body["ready"].as_bool()), (Some("stopped"), Some(false)));
+        state::write(&h.replica).store_enabled = false;
+        let (status, body) = get(&h.app, "/health").await;
+        assert_eq!((status, body["store"].as_str()), (StatusCode::OK, Some("disabled")));
+    }
+
+    #[tokio::test]
     async fn stats_shape() {
         let h = acking();
         {
