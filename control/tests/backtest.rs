@@ -206,7 +206,8 @@ fn binance_trade_csvs_of_both_timestamp_eras_replay_through_the_pipeline() {
         json(&run(dir.path(), &["--config", "eager.toml", "backtest", "--input", &cases[0].0, &cases[1].0, "--json"]));
     assert_eq!(u(&r, "/input/csv_rows"), 6000);
     assert_eq!((r["start"].as_str(), r["end"].as_str()), (Some(cases[0].2), Some(cases[1].3)));
-    assert_eq!(r["daily"].as_array().unwrap().len(), 147, "every UTC day from 2024-08-08 to 2025-01-01");
+    let days: Vec<&str> = r["daily"].as_array().unwrap().iter().map(|d| d["date"].as_str().unwrap()).collect();
+    assert_eq!(days, ["2024-08-08", "2025-01-01"], "the days with events");
 }
 
 #[test]

@@ -37,7 +37,8 @@
 //!   was paid beyond the mid when the decision was taken — half the spread for a market order at
 //!   the touch, plus any walk of the book and any move during the order latency; negative for a
 //!   price improvement (a maker fill). Also in basis points of the traded notional.
-//! * **Daily PnL**: equity change per UTC day of event time.
+//! * **Daily PnL**: equity change per UTC day of event time, for the days with events (a day
+//!   without any changes nothing, so a gap in the data does not fill the list with zeros).
 
 use hft_engine::risk::Position;
 use hft_shared::{Amount, Px, Qty, Side};
@@ -327,11 +328,8 @@ impl Ledger {
         let day = ts / DAY_NS;
         if day > self.day {
             let e = self.equity();
+            // Days in between had no event: nothing changed, so they are not listed.
             self.close_day(e);
-            while self.day + 1 < day {
-                self.day += 1;
-                self.close_day(e);
-            }
             self.day = day;
         }
     }
@@ -459,25 +457,27 @@ impl Ledger {
     }
 
     /// Closes the books at `end_ns` (the last event's time) and computes the metrics.
+    /// A ledger that saw nothing (no mark, no fill) has no bar, no day and no curve.
     pub fn finish(mut self, end_ns: u64) -> Summary {
-        if !self.started {
-            self.advance(end_ns);
-        }
-        self.observe(end_ns);
+        let empty = !self.started;
+        self.advance(end_ns);
         let end = self.last_ns;
         let e = self.equity();
-        // The last, partial bar and day.
-        if end > self.bar_end_ns - BAR_NS || self.returns.n == 0 {
-            self.returns.push(ratio(e, self.bar_open) - 1.0);
-        }
-        self.close_day(e);
-        if e < self.peak {
-            self.longest_dd_ns = self.longest_dd_ns.max(end - self.peak_ns);
-        }
-        // Always end the curve on the final state.
-        if self.curve.last().is_none_or(|p| p.ts_ns != end) {
-            self.curve_step_ns = 1;
-            self.push_curve(end, e);
+        if !empty {
+            self.observe(end);
+            // The last, partial bar and day.
+            if end > self.bar_end_ns - BAR_NS || self.returns.n == 0 {
+                self.returns.push(ratio(e, self.bar_open) - 1.0);
+            }
+            self.close_day(e);
+            if e < self.peak {
+                self.longest_dd_ns = self.longest_dd_ns.max(end - self.peak_ns);
+            }
+            // Always end the curve on the final state.
+            if self.curve.last().is_none_or(|p| p.ts_ns != end) {
+                self.curve_step_ns = 1;
+                self.push_curve(end, e);
+            }
         }
 
         let realized: Amount = self.syms.iter().map(|s| s.pos.realized_net()).fold(Amount::ZERO, |a, b| a + b);
@@ -702,7 +702,8 @@ mod tests {
         assert_eq!(s.metrics.win_rate, Some(0.0));
     }
 
-    /// Days: PnL per UTC day, empty days in between at zero; zero-return bars over a gap.
+    /// Days: PnL per UTC day with events (an empty day in between is not listed); zero-return
+    /// bars over the gap.
     #[test]
     fn days_and_gaps() {
         let mut l = Ledger::new(amt("1000"), 1);
@@ -713,9 +714,9 @@ mod tests {
         l.fill(&fill(T0 + 2 * DAY_NS + 60 * S, 2, Side::Sell, "90", "1", "0"));
         let s = l.finish(T0 + 2 * DAY_NS + 60 * S);
         let d: Vec<(&str, f64, u64)> = s.daily.iter().map(|d| (d.date.as_str(), d.pnl, d.trades)).collect();
-        assert_eq!(d, [("2024-08-08", 10.0, 0), ("2024-08-09", 0.0, 0), ("2024-08-10", -20.0, 1)]);
+        assert_eq!(d, [("2024-08-08", 10.0, 0), ("2024-08-10", -20.0, 1)]);
         assert_close!(s.daily[0].ret, 0.01);
-        assert_close!(s.daily[2].ret, -20.0 / 1010.0);
+        assert_close!(s.daily[1].ret, -20.0 / 1010.0);
         // Bars from 01:00 to day 2 00:01 inclusive of the last partial one: the first closes at
         // 01:01 (unchanged), ... every minute is one period.
         let minutes = (2 * DAY_NS + 60 * S - 3660 * S) / (60 * S);
@@ -740,6 +741,13 @@ mod tests {
         assert_eq!(m.periods, 1);
         assert_close!(m.span_s, 10.0);
         assert_eq!(s.curve.last().map(|p| p.positions.len()), Some(2));
+    }
+
+    #[test]
+    fn nothing_seen_means_nothing_listed() {
+        let s = Ledger::new(amt("1000"), 1).finish(0);
+        assert!(s.daily.is_empty() && s.curve.is_empty() && s.trades.is_empty());
+        assert_eq!((s.metrics.periods, s.metrics.total_pnl, s.metrics.span_s), (0, 0.0, 0.0));
     }
 
     #[test]

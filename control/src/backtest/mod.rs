@@ -164,6 +164,13 @@ fn log_run(out: &Outcome, variant: Option<usize>) {
             "{label}the input is not clean"
         );
     }
+    if e.unknown_symbol > 0 {
+        tracing::warn!(
+            frames = e.unknown_symbol,
+            "{label}frames of symbols that are not configured were ignored (symbols = {:?})",
+            out.result.symbols
+        );
+    }
     for w in &out.warnings {
         tracing::warn!("{label}{w}");
     }
