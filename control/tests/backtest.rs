@@ -268,6 +268,23 @@ fn sweeps_run_the_grid_rank_it_and_refuse_bad_keys() {
     for key in ["metrics", "engine", "daily", "strategies", "positions", "kill_switch_trips"] {
         assert_eq!(v[key], one[key], "{key}");
     }
+    // The report of a sweep: rank 1's plots, and the ranking.
+    let mut with_report = sweep.to_vec();
+    with_report.extend(["--report", "sweep.html"]);
+    assert!(run(dir.path(), &with_report).status.success());
+    let html = std::fs::read_to_string(dir.path().join("sweep.html")).unwrap();
+    let sweep_table = &html[html.find("<table id=\"sweep\"").expect("table#sweep")..];
+    assert_eq!(sweep_table[..sweep_table.find("</table>").unwrap()].matches("<tr>").count(), 7);
+    let best = &all[0]["params"];
+    let shown = format!(
+        "param: risk.max_position = {}</p><p class=\"meta\">param: strategies.momentum.lookback = {}",
+        best["risk.max_position"].as_str().unwrap(),
+        best["strategies.momentum.lookback"].as_str().unwrap()
+    );
+    assert!(html.contains(&shown), "the report is rank 1's");
+    let equity = &html[html.find("<svg id=\"equity\"").unwrap()..];
+    assert!(equity[..equity.find("</svg>").unwrap()].contains("<path class=\"series\""), "rank 1 kept its curve");
+
     // The human table.
     let t = run(dir.path(), &sweep);
     assert!(t.status.success(), "{}", text(&t.stderr));

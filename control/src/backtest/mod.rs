@@ -77,7 +77,7 @@ pub fn run(args: BacktestArgs, config: Option<PathBuf>) -> Result<(), Failure> {
     tracing::info!("sweep: {} variants on {threads} threads", variants.len());
     let started = std::time::Instant::now();
     let mut outs = Vec::with_capacity(variants.len());
-    for (i, r) in sweep::run_all(&variants, &files, threads).into_iter().enumerate() {
+    for (i, r) in sweep::run_all(&variants, &files, threads, args.report.is_some()).into_iter().enumerate() {
         let out = r.map_err(|e| Failure::usage(anyhow::Error::from(e).context(format!("variant {}", i + 1))))?;
         log_run(&out, Some(i + 1));
         outs.push(out);

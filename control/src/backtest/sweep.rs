@@ -86,10 +86,18 @@ pub fn variants(cfg: &Config, points: Vec<Params>) -> Result<Vec<(Params, Config
         .collect()
 }
 
-/// Runs every variant over `files` on up to `threads` threads; results in variant order.
-pub fn run_all(variants: &[(Params, Config)], files: &[InputFile], threads: usize) -> Vec<Result<Outcome, InputError>> {
+/// Runs every variant over `files` on up to `threads` threads; results in variant order. Only
+/// the best variant so far keeps its curve, trades and latency (what a report draws), and only
+/// when `keep_best_detail`: a large grid holds summaries, not thousands of curves.
+pub fn run_all(
+    variants: &[(Params, Config)],
+    files: &[InputFile],
+    threads: usize,
+    keep_best_detail: bool,
+) -> Vec<Result<Outcome, InputError>> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
+    let mut results: Vec<Option<Result<Outcome, InputError>>> = (0..variants.len()).map(|_| None).collect();
     std::thread::scope(|s| {
         for w in 0..threads.clamp(1, variants.len().max(1)) {
             let (tx, next) = (tx.clone(), &next);
@@ -108,16 +116,39 @@ pub fn run_all(variants: &[(Params, Config)], files: &[InputFile], threads: usiz
                 .map(drop)
                 .unwrap_or_else(|e| tracing::warn!("cannot start sweep worker {w}: {e}"));
         }
+        drop(tx);
+        // Results as they come; the workers end when the variants do.
+        let mut best: Option<usize> = None;
+        for (i, mut out) in rx {
+            if let Ok(o) = &mut out {
+                let better = best.and_then(|b| results[b].as_ref()).and_then(|r| r.as_ref().ok()).is_none_or(|b| {
+                    compare(&o.result.metrics, &b.result.metrics).then(i.cmp(&b.result.rank.unwrap_or(usize::MAX)))
+                        == Ordering::Less
+                });
+                if keep_best_detail && better {
+                    if let Some(Some(Ok(prev))) = best.map(|b| &mut results[b]) {
+                        strip(prev);
+                    }
+                    best = Some(i);
+                } else {
+                    strip(o);
+                }
+                // The grid index, until ranking: ties go to the earlier variant.
+                o.result.rank = Some(i);
+            }
+            results[i] = Some(out);
+        }
     });
-    drop(tx);
-    let mut results: Vec<Option<Result<Outcome, InputError>>> = (0..variants.len()).map(|_| None).collect();
-    for (i, out) in rx {
-        results[i] = Some(out);
-    }
     results
         .into_iter()
         .map(|r| {
-            r.unwrap_or_else(|| {
+            r.map(|mut r| {
+                if let Ok(o) = &mut r {
+                    o.result.rank = None;
+                }
+                r
+            })
+            .unwrap_or_else(|| {
                 Err(InputError::Read {
                     path: "<sweep>".into(),
                     source: std::io::Error::other("no worker ran this variant"),
@@ -125,6 +156,13 @@ pub fn run_all(variants: &[(Params, Config)], files: &[InputFile], threads: usiz
             })
         })
         .collect()
+}
+
+/// Drops what only a report of the variant would use.
+fn strip(o: &mut Outcome) {
+    o.curve = Vec::new();
+    o.trades = Vec::new();
+    o.latency = Vec::new();
 }
 
 /// Ranking order of two results (`Less`: `a` ranks first); see the module docs.
