@@ -40,6 +40,8 @@
 //! * **Daily PnL**: equity change per UTC day of event time, for the days with events (a day
 //!   without any changes nothing, so a gap in the data does not fill the list with zeros).
 
+pub use crate::store::codec::DAY_NS;
+use crate::store::codec::date;
 use hft_engine::risk::Position;
 use hft_shared::{Amount, Px, Qty, Side};
 use serde::Serialize;
@@ -49,8 +51,6 @@ use std::collections::HashMap;
 pub const BAR_NS: u64 = 60_000_000_000;
 /// Return bars in a year (365 days of 1440 minutes).
 pub const PERIODS_PER_YEAR: f64 = 525_600.0;
-/// Nanoseconds per UTC day.
-pub const DAY_NS: u64 = 86_400_000_000_000;
 /// The equity curve keeps at most this many points: when full, every other point is dropped and
 /// the sampling period doubles (the metrics are computed on every sample regardless).
 pub const CURVE_POINTS_MAX: usize = 4096;
@@ -337,7 +337,7 @@ impl Ledger {
     fn close_day(&mut self, e: Amount) {
         let pnl = (e - self.day_open).to_f64();
         self.daily.push(Day {
-            date: date_of_day(self.day),
+            date: date(self.day),
             pnl,
             ret: ratio(e, self.day_open) - 1.0,
             trades: std::mem::take(&mut self.day_trades),
@@ -539,26 +539,11 @@ fn ratio(a: Amount, b: Amount) -> f64 {
     if b.raw() <= 0 { 1.0 } else { a.to_f64() / b.to_f64() }
 }
 
-/// `YYYY-MM-DD` of a day number (days since 1970-01-01), proleptic Gregorian.
-pub fn date_of_day(day: u64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = day as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// `YYYY-MM-DDTHH:MM:SSZ` of a unix time in ns.
 pub fn iso_time(ts_ns: u64) -> String {
     let s = ts_ns / 1_000_000_000;
     let sod = s % 86_400;
-    format!("{}T{:02}:{:02}:{:02}Z", date_of_day(s / 86_400), sod / 3600, sod % 3600 / 60, sod % 60)
+    format!("{}T{:02}:{:02}:{:02}Z", date(s / 86_400), sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 #[cfg(test)]
@@ -593,10 +578,8 @@ mod tests {
 
     #[test]
     fn dates_are_civil() {
-        assert_eq!(date_of_day(0), "1970-01-01");
-        assert_eq!(date_of_day(19_943), "2024-08-08");
-        assert_eq!(date_of_day(20_089), "2025-01-01");
-        assert_eq!(date_of_day(11_016), "2000-02-29");
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_time(20_089 * DAY_NS + 86_399 * S), "2025-01-01T23:59:59Z");
         assert_eq!(iso_time(T0 + 3_723 * S), "2024-08-08T01:02:03Z");
     }
 

@@ -3,9 +3,9 @@
 //! and the go-live gate's verdicts (`gate_results`, a table this module adds to an existing
 //! store).
 //!
-//! Reads the SQLite store (`store.path`) through its own connection, by SQL only: it depends on
-//! the store's schema (tables `runs`, `orders`, `fills`, `risk_events`), not on the writer's
-//! code, and a reader never blocks the writer (WAL). Runs on the caller's thread (`hft gate`,
+//! Reads the SQLite store (`store.path`) through its own connection, by SQL over the store's
+//! schema (tables `runs`, `orders`, `fills`, `risk_events`; amounts read with its codec); a
+//! reader never blocks the writer (WAL). Runs on the caller's thread (`hft gate`,
 //! `hft run` at start-up, or a blocking task of the API); allocates.
 //!
 //! Differences from a backtest: the marks are the fill prices (the store keeps no market data),
@@ -13,6 +13,8 @@
 //! (positions carry over restarts, as the engine restores them).
 
 use super::metrics::{Day, Fill, Ledger, Metrics};
+use crate::store::codec::parse_amount;
+use crate::store::schema::APPLICATION_ID;
 use anyhow::{Context, anyhow, bail};
 use hft_shared::config::Mode;
 use hft_shared::{Amount, Px, Qty, Side};
@@ -20,9 +22,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
-
-/// `application_id` of an hft store ("HFT1").
-pub const STORE_APPLICATION_ID: i64 = 0x4846_5431;
 
 /// Metrics of the stored account.
 #[derive(Debug, Clone, Serialize)]
@@ -59,24 +58,10 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
         .with_context(|| format!("cannot open the store {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).context("cannot set busy_timeout")?;
     let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    if app != STORE_APPLICATION_ID {
+    if app != APPLICATION_ID {
         bail!("{} is not an hft store (application_id {app:#x})", path.display());
     }
     Ok(conn)
-}
-
-/// Reads an amount stored as exact decimal text (`-12.5`, at most 16 decimals).
-fn parse_amount(s: &str) -> Option<Amount> {
-    let (neg, body) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if int.is_empty() || frac.len() > 16 || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let int: i128 = int.parse().ok()?;
-    let frac_raw: i128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
-    let raw =
-        int.checked_mul(10i128.pow(16))?.checked_add(frac_raw.checked_mul(10i128.pow(16 - frac.len() as u32))?)?;
-    Some(Amount(if neg { -raw } else { raw }))
 }
 
 /// The metrics of every fill of the runs in `modes`, with `capital` as starting equity.
@@ -218,45 +203,26 @@ pub fn latest(conn: &Connection) -> anyhow::Result<Option<Verdict>> {
 pub mod tests {
     use super::*;
 
-    /// The parts of the store's schema this module reads (as the store writes them).
-    pub const TEST_SCHEMA: &str = "
-        CREATE TABLE runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, stopped_ms INTEGER, mode TEXT NOT NULL,
-            version TEXT NOT NULL, symbols TEXT NOT NULL);
-        CREATE TABLE orders (run_id INTEGER NOT NULL, id INTEGER NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
-            decision_px_e8 INTEGER NOT NULL, PRIMARY KEY (run_id, id));
-        CREATE TABLE fills (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, order_id INTEGER NOT NULL,
-            symbol TEXT NOT NULL, side TEXT NOT NULL, px_e8 INTEGER NOT NULL, qty_e8 INTEGER NOT NULL,
-            fee TEXT NOT NULL, ts_ns INTEGER NOT NULL);
-        CREATE TABLE risk_events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, detail TEXT, value INTEGER NOT NULL,
-            ts_ns INTEGER NOT NULL);
-        PRAGMA application_id = 1212568625;";
-
-    #[test]
-    fn amounts_read_exactly() {
-        assert_eq!(parse_amount("-12.5"), Some(Amount::from_fixed8(-1_250_000_000)));
-        assert_eq!(parse_amount("0.0000000000000001"), Some(Amount(1)));
-        assert_eq!(parse_amount("3"), Some(Amount::from_fixed8(300_000_000)));
-        for bad in ["", "-", "1e5", "1.00000000000000001", " 1", "1.2.3"] {
-            assert_eq!(parse_amount(bad), None, "{bad}");
-        }
-    }
-
-    /// The hand-computed round trips of the metrics tests, stored: the same figures come out;
-    /// live runs are left out of a paper/shadow view; verdicts are recorded and read back.
+    /// The hand-computed round trips of the metrics tests, in a store with the store's own
+    /// schema: the same figures come out; live runs are left out of a paper/shadow view;
+    /// verdicts are recorded and read back.
     #[test]
     fn stored_fills_give_the_ledgers_figures() {
-        assert_eq!(STORE_APPLICATION_ID, 1_212_568_625);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(TEST_SCHEMA).unwrap();
+        let conn = crate::store::schema::open(&path, hft_shared::config::StoreSync::Normal).unwrap();
         conn.execute_batch(
-            "INSERT INTO runs VALUES (1, 0, NULL, 'paper', 'x', 'BTCUSDT'), (2, 0, NULL, 'live', 'x', 'BTCUSDT');
-             INSERT INTO orders VALUES (1, 1, 'BTCUSDT', 'BUY', 9900000000), (1, 2, 'BTCUSDT', 'SELL', 11000000000);
-             INSERT INTO fills (run_id, order_id, symbol, side, px_e8, qty_e8, fee, ts_ns) VALUES
-               (1, 1, 'BTCUSDT', 'BUY', 10000000000, 100000000, '0.1', 1723075200000000000),
-               (1, 2, 'BTCUSDT', 'SELL', 11000000000, 100000000, '0.11', 1723075230000000000),
-               (2, 1, 'BTCUSDT', 'BUY', 10000000000, 100000000, '0.1', 1723075240000000000);
+            "INSERT INTO runs (id, started_ms, mode, version, symbols) VALUES
+               (1, 0, 'paper', 'x', 'BTCUSDT'), (2, 0, 'live', 'x', 'BTCUSDT');
+             INSERT INTO orders (run_id, id, symbol, side, kind, tif, px_e8, qty_e8, decision_px_e8, strategies,
+               reduce_only, status, created_ns, updated_ns, tick_to_order_ns) VALUES
+               (1, 1, 'BTCUSDT', 'BUY', 'MARKET', 'IOC', 0, 100000000, 9900000000, 1, 0, 'FILLED', 0, 0, 0),
+               (1, 2, 'BTCUSDT', 'SELL', 'MARKET', 'IOC', 0, 100000000, 11000000000, 1, 0, 'FILLED', 0, 0, 0);
+             INSERT INTO fills (run_id, order_id, symbol, side, liquidity, px_e8, qty_e8, fee, position_e8, realized,
+               last, ts_ns) VALUES
+               (1, 1, 'BTCUSDT', 'BUY', 'TAKER', 10000000000, 100000000, '0.1', 100000000, '-0.1', 1, 1723075200000000000),
+               (1, 2, 'BTCUSDT', 'SELL', 'TAKER', 11000000000, 100000000, '0.11', 0, '9.79', 1, 1723075230000000000),
+               (2, 1, 'BTCUSDT', 'BUY', 'TAKER', 10000000000, 100000000, '0.1', 100000000, '-0.1', 1, 1723075240000000000);
              INSERT INTO risk_events (kind, detail, value, ts_ns) VALUES ('kill_switch', 'drawdown', 0, 1);",
         )
         .unwrap();
