@@ -170,7 +170,7 @@ impl Task {
                 _ = tick.tick() => {
                     self.drain();
                     ticks = ticks.wrapping_add(1);
-                    if ticks % STORE_STATS_TICKS == 0 && let Some(store) = &self.store {
+                    if ticks.is_multiple_of(STORE_STATS_TICKS) && let Some(store) = &self.store {
                         let stats = store.stats();
                         state::write(&self.replica).store = Some(stats);
                     }

@@ -8,9 +8,9 @@
 use crate::book::{Book, BookError, DiffOutcome, SyncState};
 use crate::clock::Clock;
 use crate::events::EventSink;
-use crate::exec::live::ClientId;
 use crate::exec::live::gateway::{GatewayEvent, LiveGateway, LiveParams, NewOrder};
 use crate::exec::live::response::{ExecType, ExecutionReport};
+use crate::exec::live::{ClientId, RequestKind};
 use crate::exec::orders::{OrderError, OrderTable, parse_client_id};
 use crate::exec::sim::{REPORTS_PER_ORDER, Report, ReportKind, SimVenue};
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
@@ -99,6 +99,8 @@ pub struct Counters {
     /// Live gateway became ready / went down.
     pub venue_ready: u64,
     pub venue_down: u64,
+    /// `order.cancel` answers (the order closes on its `CANCELED` execution report).
+    pub cancels_acked: u64,
     /// Execution reports of orders that are not this engine's.
     pub foreign_reports: u64,
     /// Frames naming a symbol that is not configured.
@@ -760,7 +762,9 @@ impl Pipeline {
                     self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
                 }
             }
-            GatewayEvent::Rejected { client_id, code, .. } => {
+            // Only a refused place closes the order: a refused cancel (e.g. the order had
+            // already filled) leaves it to its execution reports.
+            GatewayEvent::Rejected { request: RequestKind::Place, client_id, code, .. } => {
                 let Some(id) = Self::order_of(&client_id) else { return };
                 if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
                     && let Ok(o) = self.orders.close(id, OrderStatus::Rejected, code, ts_ns)
@@ -768,14 +772,11 @@ impl Pipeline {
                     self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
                 }
             }
-            GatewayEvent::Canceled { client_id, .. } => {
-                let Some(id) = Self::order_of(&client_id) else { return };
-                if self.orders.get_open(id).is_some()
-                    && let Ok(o) = self.orders.close(id, OrderStatus::Canceled, 0, ts_ns)
-                {
-                    self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
-                }
-            }
+            // The answer to `order.cancel` does not close the order: trades of it may still be
+            // on their way on the user-data stream, which reports them before its `CANCELED`
+            // execution report, and that report closes it (after a lost connection,
+            // reconciliation does). Closing here lost those fills.
+            GatewayEvent::Canceled { .. } => self.counters.cancels_acked += 1,
             GatewayEvent::Execution { symbol, report } => self.on_execution(symbol, &report, ts_ns),
             GatewayEvent::OrderState { order, .. } => {
                 // The answer to a reconciliation query: an order we hold open that the venue has
