@@ -176,6 +176,8 @@ pub struct Replica {
     pub store: Option<crate::store::StoreStats>,
     /// `store.enabled` at start.
     pub store_enabled: bool,
+    /// The store's database file, when enabled (`GET /performance` reads it).
+    pub store_path: Option<std::path::PathBuf>,
 }
 
 impl Replica {
@@ -220,6 +222,7 @@ impl Replica {
             config: crate::api::config::effective(cfg),
             store: None,
             store_enabled: cfg.store.enabled,
+            store_path: cfg.store.enabled.then(|| std::path::PathBuf::from(&cfg.store.path)),
         }
     }
 

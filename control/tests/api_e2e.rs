@@ -213,6 +213,13 @@ fn the_control_api_end_to_end() {
     assert_eq!(config["secrets"], serde_json::json!({"exchange_api_key": "***", "exchange_api_secret": "***"}));
     assert_eq!((config["mode"].as_str(), config["engine"]["idle"].as_str()), (Some("paper"), Some("sleep")));
 
+    // Performance over the store's fills of this paper run.
+    let perf = ok(port, "/performance?modes=paper");
+    assert_eq!(perf["modes"], serde_json::json!(["paper"]), "{perf}");
+    assert!(n(&perf["runs"]) >= 1, "{perf}");
+    let (status, body) = get(port, "/performance?modes=nope");
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "{body}");
+
     // Metrics parse, and agree with /stats.
     let (ct, text) = {
         let mut res = agent().get(&format!("http://127.0.0.1:{port}/metrics")).call().expect("GET /metrics");

@@ -18,6 +18,7 @@ pub mod error;
 pub mod handlers;
 pub mod metrics;
 pub mod orders;
+pub mod performance;
 pub mod ws;
 
 use crate::audit::Audit;
@@ -53,6 +54,7 @@ fn router_with(state: AppState, hub: Arc<ws::Hub>) -> Router {
         .route("/", get(handlers::root))
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(handlers::health))
+        .route("/performance", get(performance::performance))
         .route("/stats", get(handlers::stats))
         .route("/positions", get(handlers::positions))
         .route("/orders", get(orders::orders))
