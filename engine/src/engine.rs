@@ -1491,3 +1491,100 @@ impl Engine {
         work
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::live::Sym;
+    use hft_shared::msg::OrderStatus;
+
+    fn pipeline() -> (Pipeline, rtrb::Consumer<Event>) {
+        let cfg = Config::from_toml_str("", &|_| None).expect("config");
+        let (tx, rx) = rtrb::RingBuffer::new(4096);
+        (Pipeline::new(&cfg, tx), rx)
+    }
+
+    /// A buy of 0.002 BTC at 60 000.
+    fn order_event(id: OrderId) -> OrderEvent {
+        OrderEvent {
+            id,
+            symbol: SymbolId(0),
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            px: Px::parse("60000").expect("px"),
+            qty: Qty::parse("0.002").expect("qty"),
+            decision_px: Px::parse("60000").expect("px"),
+            frame_ts_ns: 1,
+            ts_ns: 1,
+            tick_to_order_ns: 0,
+            strategies: 1,
+            reduce_only: false,
+        }
+    }
+
+    /// A sent live order, acknowledged by the venue.
+    fn open_order(p: &mut Pipeline) -> (OrderId, ClientId) {
+        let ev = order_event(OrderId(7));
+        let cid = p.orders.insert(&ev, 0, [0; StrategyKind::COUNT]).expect("insert");
+        p.on_gateway(GatewayEvent::Ack { symbol: SymbolId(0), client_id: cid, order_id: 1 }, 2);
+        (ev.id, cid)
+    }
+
+    fn report(cid: ClientId, exec: ExecType, status: OrderStatus, last: &str) -> ExecutionReport {
+        let q = |s: &str| Qty::parse(s).expect("qty");
+        ExecutionReport {
+            symbol: Sym::new(b"BTCUSDT").expect("sym"),
+            client_id: cid,
+            order_id: 1,
+            side: Side::Buy,
+            kind: Some(OrderKind::Limit),
+            tif: Some(TimeInForce::Gtc),
+            exec,
+            status,
+            reject_reason: Sym::new(b"NONE").expect("sym"),
+            qty: q("0.002"),
+            px: Px::parse("60000").expect("px"),
+            last_qty: q(last),
+            last_px: Px::parse("60000").expect("px"),
+            cum_qty: q(last),
+            cum_quote: Amount::ZERO,
+            commission: Qty::ZERO,
+            commission_asset: Sym::new(b"USDT").expect("sym"),
+            trade_id: None,
+            maker: true,
+            event_time_ms: 1,
+            trade_time_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_trade_reported_after_the_cancel_answer_is_still_booked() {
+        let (mut p, _rx) = pipeline();
+        let (id, cid) = open_order(&mut p);
+        // The venue filled the order, then answered our cancel; the trade report comes after.
+        p.on_gateway(GatewayEvent::Canceled { symbol: SymbolId(0), client_id: cid }, 3);
+        assert!(p.orders.get_open(id).is_some(), "the cancel's answer must not close the order");
+        let trade = report(cid, ExecType::Trade, OrderStatus::PartiallyFilled, "0.001");
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 4);
+        assert_eq!(p.position(SymbolId(0)).qty, Qty::parse("0.001").expect("qty"));
+        let canceled = report(cid, ExecType::Canceled, OrderStatus::Canceled, "0");
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: canceled }, 5);
+        assert!(p.orders.get_open(id).is_none(), "its CANCELED report closes it");
+        assert_eq!(p.position(SymbolId(0)).qty, Qty::parse("0.001").expect("qty"));
+    }
+
+    #[test]
+    fn a_refused_cancel_does_not_close_a_pending_order_as_rejected() {
+        let (mut p, _rx) = pipeline();
+        let ev_id = OrderId(9);
+        let ev = order_event(ev_id);
+        let cid = p.orders.insert(&ev, 0, [0; StrategyKind::COUNT]).expect("insert");
+        let refused =
+            |request| GatewayEvent::Rejected { request, symbol: SymbolId(0), client_id: cid, status: 400, code: -2011 };
+        p.on_gateway(refused(RequestKind::Cancel), 2);
+        assert!(p.orders.get_open(ev_id).is_some_and(|o| o.status == OrderStatus::PendingNew));
+        p.on_gateway(refused(RequestKind::Place), 3);
+        assert!(p.orders.get_open(ev_id).is_none(), "a refused place closes it");
+    }
+}
