@@ -160,7 +160,7 @@ fn replay(cfg: &Config, mut source: ReplaySource) -> Outcome {
 }
 
 /// `error: cause: cause…` (what `{:#}` of an `anyhow::Error` shows).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

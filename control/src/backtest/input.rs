@@ -650,22 +650,10 @@ impl Feed {
             self.counters.unattributed_snapshots += c.unattributed_snapshots;
             self.counters.read_errors += c.read_errors;
             if let Some(e) = src.read_error() {
-                self.warnings.push(format!("{}; the rest of that file was skipped", chain(e)));
+                self.warnings.push(format!("{}; the rest of that file was skipped", crate::replay::chain(e)));
             }
         }
     }
-}
-
-/// `error: cause: cause…`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    text
 }
 
 #[inline]
