@@ -174,9 +174,8 @@ pub struct Replica {
     /// The durable store's counters, refreshed by the bridge about every 100 ms; `None` when
     /// the store is disabled (or before the first refresh).
     pub store: Option<crate::store::StoreStats>,
-    /// `store.enabled` at start.
-    pub store_enabled: bool,
-    /// The store's database file, when enabled (`GET /performance` reads it).
+    /// The store's database file; `None` when `store.enabled = false` (`GET /performance`
+    /// reads it, `/health` reports the store as disabled).
     pub store_path: Option<std::path::PathBuf>,
 }
 
@@ -221,7 +220,6 @@ impl Replica {
             strategy_params,
             config: crate::api::config::effective(cfg),
             store: None,
-            store_enabled: cfg.store.enabled,
             store_path: cfg.store.enabled.then(|| std::path::PathBuf::from(&cfg.store.path)),
         }
     }

@@ -110,7 +110,7 @@ impl Health {
 }
 
 fn store_state(r: &Replica) -> &'static str {
-    match (r.store_enabled, r.store) {
+    match (r.store_path.is_some(), r.store) {
         (false, _) => "disabled",
         (true, None) => "starting",
         (true, Some(s)) if !s.writer_running => "stopped",

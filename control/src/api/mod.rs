@@ -284,7 +284,7 @@ mod tests {
         let (status, body) = get(&h.app, "/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!((body["store"].as_str(), body["ready"].as_bool()), (Some("stopped"), Some(false)));
-        state::write(&h.replica).store_enabled = false;
+        state::write(&h.replica).store_path = None;
         let (status, body) = get(&h.app, "/health").await;
         assert_eq!((status, body["store"].as_str()), (StatusCode::OK, Some("disabled")));
     }
