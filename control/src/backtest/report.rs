@@ -397,12 +397,12 @@ pub fn render(cfg: &Config, out: &Outcome, sweep: &[Outcome]) -> String {
             &mut s,
             &[
                 l.stage.to_string(),
-                l.count.to_string(),
-                l.p50.to_string(),
-                l.p90.to_string(),
-                l.p99.to_string(),
-                l.p999.to_string(),
-                l.max.to_string(),
+                l.pct.count.to_string(),
+                l.pct.p50.to_string(),
+                l.pct.p90.to_string(),
+                l.pct.p99.to_string(),
+                l.pct.p999.to_string(),
+                l.pct.max.to_string(),
             ],
         );
     }

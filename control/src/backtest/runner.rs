@@ -17,7 +17,7 @@ use super::input::{Chunk, Feed, InputCounters, InputError, InputFile};
 use super::metrics::{CurvePoint, Day, Fill, Ledger, Metrics, Trade, iso_time};
 use hft_engine::engine::Pipeline;
 use hft_shared::config::Config;
-use hft_shared::msg::{Event, RejectReason, RiskEventKind, Stage};
+use hft_shared::msg::{Event, Percentiles, RejectReason, RiskEventKind, Stage};
 use hft_shared::{Amount, Px, StrategyKind, SymbolId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -120,15 +120,10 @@ pub struct PositionRow {
 }
 
 /// One stage's latency distribution (wall clock, ns; report only).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StageLatency {
     pub stage: &'static str,
-    pub count: u64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
+    pub pct: Percentiles,
     /// `(quantile, ns)` at [`LATENCY_QUANTILES`].
     pub quantiles: Vec<(f64, u64)>,
 }
@@ -369,16 +364,7 @@ pub fn run(cfg: &Config, files: &[InputFile], params: &[(String, String)]) -> Re
             } else {
                 LATENCY_QUANTILES.iter().map(|&q| (q, h.value_at_quantile(q))).collect()
             };
-            StageLatency {
-                stage: s.name(),
-                count: pct.count,
-                p50: pct.p50,
-                p90: pct.p90,
-                p99: pct.p99,
-                p999: pct.p999,
-                max: pct.max,
-                quantiles,
-            }
+            StageLatency { stage: s.name(), pct, quantiles }
         })
         .collect();
     let perf = Perf { frames: c.frames, pipeline: busy, pipeline_cpu: busy_cpu, total: started.elapsed() };
