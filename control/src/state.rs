@@ -22,8 +22,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-/// Raw order events and order updates kept (oldest dropped first).
-pub const HISTORY: usize = 1000;
 /// Orders tracked with their current status for `/orders` (oldest dropped first, open or not).
 pub const ORDER_HISTORY: usize = 10_000;
 /// Fills kept for `/fills` (oldest dropped first).
@@ -146,7 +144,6 @@ pub struct Replica {
     /// Counted from `Event::Reject`, each worth `1 + suppressed`.
     pub rejects: u64,
     pub rejects_by_reason: [u64; RejectReason::COUNT],
-    pub recent_orders: VecDeque<OrderEvent>,
     /// The last [`FILL_HISTORY`] fills, newest last.
     pub recent_fills: VecDeque<FillEvent>,
     /// The last [`ORDER_HISTORY`] orders with their current status, ascending by id (the engine
@@ -154,8 +151,6 @@ pub struct Replica {
     pub order_table: VecDeque<OrderRow>,
     /// Order updates and fills naming an order not in `order_table` (dropped as too old).
     pub untracked: u64,
-    /// Order state changes, newest last.
-    pub recent_updates: VecDeque<OrderUpdate>,
     pub recent_risk: VecDeque<RiskEvent>,
     pub last_ack: Option<CommandAck>,
     /// Per symbol: the latest book dump (answer to `DumpBook`).
@@ -206,11 +201,9 @@ impl Replica {
             fills: 0,
             rejects: 0,
             rejects_by_reason: [0; RejectReason::COUNT],
-            recent_orders: VecDeque::with_capacity(HISTORY),
             recent_fills: VecDeque::with_capacity(FILL_HISTORY),
             order_table: VecDeque::with_capacity(ORDER_HISTORY),
             untracked: 0,
-            recent_updates: VecDeque::with_capacity(HISTORY),
             recent_risk: VecDeque::with_capacity(RISK_HISTORY),
             last_ack: None,
             books: vec![BookDump::default(); n],
@@ -242,11 +235,9 @@ impl Replica {
             }
             Event::Order(o) => {
                 self.orders += 1;
-                push_bounded(&mut self.recent_orders, o, HISTORY);
                 self.track_order(o);
             }
             Event::OrderUpdate(u) => {
-                push_bounded(&mut self.recent_updates, u, HISTORY);
                 self.update_order(&u);
             }
             Event::Fill(f) => {
@@ -633,8 +624,6 @@ mod tests {
             r.apply(&fill(id, id, Qty::ZERO, 0, 0), now);
         }
         assert_eq!(r.orders, n);
-        assert_eq!(r.recent_orders.len(), HISTORY);
-        assert!(matches!(r.recent_orders.front(), Some(o) if o.id.0 == n - HISTORY as u64 + 1));
         assert_eq!(r.order_table.len(), ORDER_HISTORY);
         assert_eq!(r.order_table.front().map(|o| o.order.id.0), Some(501));
         assert_eq!(r.order_table.back().map(|o| o.order.id.0), Some(n));
