@@ -762,9 +762,10 @@ impl Pipeline {
                     self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
                 }
             }
-            // Only a refused place closes the order: a refused cancel (e.g. the order had
-            // already filled) leaves it to its execution reports.
-            GatewayEvent::Rejected { request: RequestKind::Place, client_id, code, .. } => {
+            // A refused place, or a refused `order.status` of an order the venue never listed
+            // (it does not know it), closes a pending order; a refused cancel (e.g. the order
+            // had already filled) leaves it to its execution reports.
+            GatewayEvent::Rejected { request: RequestKind::Place | RequestKind::Query, client_id, code, .. } => {
                 let Some(id) = Self::order_of(&client_id) else { return };
                 if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
                     && let Ok(o) = self.orders.close(id, OrderStatus::Rejected, code, ts_ns)
