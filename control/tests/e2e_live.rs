@@ -134,7 +134,13 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
     // The engine's position equals the simulator's account: every execution booked once.
     let stats = get(api, "/stats");
     let engine_pos = qty(&stats["position"]["BTCUSDT"]);
-    assert_eq!(engine_pos, venue_btc(sim_port), "engine position vs venue account; stats {stats}");
+    assert_eq!(
+        engine_pos,
+        venue_btc(sim_port),
+        "engine position vs venue account; stats {stats}\nengine stderr:\n{}\nvenue stderr:\n{}",
+        eng.stderr_text(),
+        sim.stderr_text()
+    );
     let orders_then = stats["orders"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(get(api, "/stats")["orders"].as_u64().unwrap_or(0), orders_then, "orders after halt");
