@@ -43,6 +43,9 @@ pub struct Breaker {
     max_drawdown_ppb: i128,
     /// UTC day number (days since the epoch) of the last update; `None` before the first.
     day: Option<u64>,
+    /// Start of the day after `day`, Unix ns (0 while `day` is `None`): an update before it
+    /// stays in the day without dividing its time.
+    next_day_ns: u64,
     day_start: Amount,
     peak: Amount,
     equity: Amount,
@@ -61,6 +64,7 @@ impl Breaker {
             daily_loss_limit,
             max_drawdown_ppb: ppb(max_drawdown_fraction),
             day: None,
+            next_day_ns: 0,
             day_start: capital,
             peak: capital,
             equity: capital,
@@ -100,16 +104,10 @@ impl Breaker {
     pub fn update(&mut self, equity: Amount, ts_ns: u64) -> BreakerUpdate {
         let mut out = BreakerUpdate::default();
         self.equity = equity;
-        let day = ts_ns / DAY_NS;
-        match self.day {
-            Some(d) if d >= day => {}
-            Some(_) => {
-                self.day = Some(day);
-                self.set_day_start(equity);
-                out.day_rollover = true;
-            }
-            // The first update: the baseline set in `new` (or restored) stands for this day.
-            None => self.day = Some(day),
+        // Before the next day's start (`next_day_ns` is 0 until the first update): the same
+        // day, or an earlier one, which does not move the day back.
+        if ts_ns >= self.next_day_ns {
+            self.new_day(ts_ns, equity, &mut out);
         }
         if equity > self.peak {
             self.set_peak(equity);
@@ -119,6 +117,28 @@ impl Breaker {
             self.tripped = out.tripped;
         }
         out
+    }
+
+    /// The first update, or the first of a later UTC day: rolls the day over (not on the first
+    /// update, where the baseline set in `new`, or restored, stands for this day).
+    #[cold]
+    fn new_day(&mut self, ts_ns: u64, equity: Amount, out: &mut BreakerUpdate) {
+        let day = ts_ns / DAY_NS;
+        match self.day {
+            // Only when `next_day_ns` saturated (the last representable day).
+            Some(d) if d >= day => return,
+            Some(_) => {
+                self.set_day_start(equity);
+                out.day_rollover = true;
+            }
+            None => {}
+        }
+        self.set_day(day);
+    }
+
+    fn set_day(&mut self, day: u64) {
+        self.day = Some(day);
+        self.next_day_ns = day.saturating_add(1).saturating_mul(DAY_NS);
     }
 
     /// The breaker whose limit the current equity reaches, daily loss first.
@@ -149,7 +169,7 @@ impl Breaker {
     /// A trip is never cleared here. When the first update falls on a later day, it rolls the
     /// day over as usual: the baseline of an earlier day is not today's budget.
     pub fn restore(&mut self, day: u64, day_start: Amount, peak: Amount, tripped: Option<KillCause>, equity: Amount) {
-        self.day = Some(day);
+        self.set_day(day);
         self.set_day_start(day_start);
         self.set_peak(peak);
         self.equity = equity;

@@ -15,20 +15,33 @@ pub struct OrderRate {
     head: usize,
     len: usize,
     per_day: u32,
-    day: u64,
+    /// First ns of the UTC day `today` counts (day 0 at first): the hot path compares times
+    /// instead of dividing them.
+    day_start_ns: u64,
     today: u32,
 }
 
 impl OrderRate {
     pub fn new(per_10s: u32, per_day: u32) -> Self {
-        Self { sent: vec![0; per_10s.max(1) as usize], head: 0, len: 0, per_day, day: 0, today: 0 }
+        Self { sent: vec![0; per_10s.max(1) as usize], head: 0, len: 0, per_day, day_start_ns: 0, today: 0 }
+    }
+
+    /// Is `ts_ns` in the day `today` counts? (Before it, the difference wraps past `DAY_NS`.)
+    #[inline]
+    fn in_day(&self, ts_ns: u64) -> bool {
+        ts_ns.wrapping_sub(self.day_start_ns) < DAY_NS
+    }
+
+    /// Orders counted for the UTC day of `ts_ns`.
+    #[inline]
+    fn today(&self, ts_ns: u64) -> u32 {
+        if self.in_day(ts_ns) { self.today } else { 0 }
     }
 
     /// Would one more order at `ts_ns` stay within both limits?
     #[inline]
     pub fn allows(&self, ts_ns: u64) -> bool {
-        let today = if ts_ns / DAY_NS == self.day { self.today } else { 0 };
-        if today >= self.per_day {
+        if self.today(ts_ns) >= self.per_day {
             return false;
         }
         // Full ring: the oldest of the last `per_10s` orders must have left the window.
@@ -38,9 +51,8 @@ impl OrderRate {
     /// Records an order sent at `ts_ns`.
     #[inline]
     pub fn record(&mut self, ts_ns: u64) {
-        let day = ts_ns / DAY_NS;
-        if day != self.day {
-            self.day = day;
+        if !self.in_day(ts_ns) {
+            self.day_start_ns = ts_ns / DAY_NS * DAY_NS;
             self.today = 0;
         }
         self.today = self.today.saturating_add(1);
@@ -69,8 +81,7 @@ impl OrderRate {
                 hi = mid;
             }
         }
-        let today = if ts_ns / DAY_NS == self.day { self.today } else { 0 };
-        ((self.len - lo) as u32, today)
+        ((self.len - lo) as u32, self.today(ts_ns))
     }
 }
 
