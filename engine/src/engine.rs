@@ -213,8 +213,38 @@ pub struct Pipeline {
     /// Realized PnL of orders no strategy sent (operator flatten, kill-switch flatten).
     unattributed_realized: Amount,
     last_attempt_ns: Vec<u64>,
+    /// Per symbol, the last target quantity computed and what it was computed from (the
+    /// target fraction's bits and the touch): most ticks change only the touch's quantities,
+    /// and then the same target is not computed again.
+    target_memo: Vec<(u64, Px, Qty)>,
     next_order_id: u64,
     throttle: Vec<[Throttle; RejectReason::COUNT]>,
+}
+
+/// `a == b` for symbol names, without a `bcmp` call for the usual lengths (4 to 16 bytes):
+/// two overlapping word compares.
+#[inline(always)]
+fn same_symbol(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if let (Some(a0), Some(a1), Some(b0), Some(b1)) =
+        (a.first_chunk::<8>(), a.last_chunk::<8>(), b.first_chunk::<8>(), b.last_chunk::<8>())
+        && a.len() <= 16
+    {
+        return (u64::from_ne_bytes(*a0) ^ u64::from_ne_bytes(*b0))
+            | (u64::from_ne_bytes(*a1) ^ u64::from_ne_bytes(*b1))
+            == 0;
+    }
+    if let (Some(a0), Some(a1), Some(b0), Some(b1)) =
+        (a.first_chunk::<4>(), a.last_chunk::<4>(), b.first_chunk::<4>(), b.last_chunk::<4>())
+        && a.len() < 8
+    {
+        return (u32::from_ne_bytes(*a0) ^ u32::from_ne_bytes(*b0))
+            | (u32::from_ne_bytes(*a1) ^ u32::from_ne_bytes(*b1))
+            == 0;
+    }
+    a == b
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -260,6 +290,7 @@ impl Pipeline {
             limit_ttl_ns: cfg.exec.limit_ttl_ms * 1_000_000,
             unattributed_realized: Amount::ZERO,
             last_attempt_ns: vec![0; n],
+            target_memo: vec![(0, Px::ZERO, Qty::ZERO); n],
             next_order_id: 1,
             throttle: vec![[Throttle::default(); RejectReason::COUNT]; n],
         }
@@ -345,7 +376,7 @@ impl Pipeline {
 
     #[inline]
     fn symbol_index(&self, name: &[u8]) -> Option<usize> {
-        self.symbols.iter().position(|s| s.as_slice() == name)
+        self.symbols.iter().position(|s| same_symbol(s, name))
     }
 
     /// Processes one frame received at raw clock value `recv_raw`, with decision time `ts_ns`
@@ -580,8 +611,15 @@ impl Pipeline {
         let target = self.orch.target(i);
         // Target quantity priced at the touch we would trade at, rounded down to the lot.
         let touch = if target > 0.0 { q.ask } else { q.bid };
-        let target_qty = Qty::from_f64(target.abs() * self.max_position_f64 / touch.to_f64()).unwrap_or(Qty::ZERO);
-        let target_qty = Qty(self.risk.round_qty(target_qty).raw() * if target < 0.0 { -1 } else { 1 });
+        let target_qty = match self.target_memo[i] {
+            (bits, px, qty) if bits == target.to_bits() && px == touch => qty,
+            _ => {
+                let qty = Qty::from_f64(target.abs() * self.max_position_f64 / touch.to_f64()).unwrap_or(Qty::ZERO);
+                let qty = Qty(self.risk.round_qty(qty).raw() * if target < 0.0 { -1 } else { 1 });
+                self.target_memo[i] = (target.to_bits(), touch, qty);
+                qty
+            }
+        };
         // What the position will be once the open orders are done.
         let pos = Qty(self.positions[i].qty.raw() + self.pending(i));
         let diff = Qty(target_qty.raw() - pos.raw());
@@ -1498,6 +1536,33 @@ mod tests {
     use super::*;
     use crate::exec::live::Sym;
     use hft_shared::msg::OrderStatus;
+
+    proptest::proptest! {
+        #[test]
+        fn same_symbol_is_equality(a in proptest::collection::vec(0u8..4, 0..24), b in proptest::collection::vec(0u8..4, 0..24)) {
+            proptest::prop_assert_eq!(same_symbol(&a, &b), a == b);
+            proptest::prop_assert!(same_symbol(&a, &a));
+        }
+    }
+
+    #[test]
+    fn same_symbol_on_names() {
+        for (a, b, eq) in [
+            ("BTCUSDT", "BTCUSDT", true),
+            ("BTCUSDT", "BTCUSDC", false),
+            ("BTCUSDT", "ETHUSDT", false),
+            ("1000SATSUSDT", "1000SATSUSDT", true),
+            ("1000SATSUSDT", "1000SATSUSDC", false),
+            ("ABCDEFGHIJKLMNOPQR", "ABCDEFGHIJKLMNOPQR", true),
+            ("ABCDEFGHIJKLMNOPQR", "ABCDEFGHIJKLMNOPQX", false),
+            ("BNB", "BNB", true),
+            ("BNB", "BNC", false),
+            ("", "", true),
+            ("BTCUSDT", "BTCUSD", false),
+        ] {
+            assert_eq!(same_symbol(a.as_bytes(), b.as_bytes()), eq, "{a} vs {b}");
+        }
+    }
 
     fn pipeline() -> (Pipeline, rtrb::Consumer<Event>) {
         let cfg = Config::from_toml_str("", &|_| None).expect("config");
