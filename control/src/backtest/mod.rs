@@ -141,12 +141,15 @@ fn log_run(out: &Outcome, variant: Option<usize>) {
     let label = variant.map_or_else(String::new, |v| format!("variant {v}: "));
     tracing::info!(
         "{label}{} frames: pipeline {:.0} frames/s of CPU time ({:.3} s), {:.0} frames/s of wall time ({:.3} s) \
-         (decode + book + strategies + risk + fill model, one thread); with reading the inputs {:.3} s, {:.0} frames/s",
+         (decode + book + strategies + risk + fill model, one thread); median over {} chunks {:.0} frames/s of CPU \
+         time; with reading the inputs {:.3} s, {:.0} frames/s",
         p.frames,
         p.frames_per_cpu_s(),
         p.pipeline_cpu.as_secs_f64(),
         p.frames_per_s(),
         p.pipeline.as_secs_f64(),
+        p.chunks,
+        p.chunk_median_per_cpu_s,
         p.total.as_secs_f64(),
         p.total_frames_per_s()
     );

@@ -140,6 +140,12 @@ pub struct Perf {
     pub pipeline_cpu: Duration,
     /// Everything: reading and decompressing the inputs included.
     pub total: Duration,
+    /// The median over the read-ahead chunks (~1000 frames each) of each chunk's frames per
+    /// CPU second: the pipeline's rate with a cold start and the chunks another process
+    /// disturbed (a shared machine) left out. 0 without chunks.
+    pub chunk_median_per_cpu_s: f64,
+    /// Chunks behind the median.
+    pub chunks: usize,
 }
 
 impl Perf {
@@ -152,6 +158,12 @@ impl Perf {
     pub fn total_frames_per_s(&self) -> f64 {
         self.frames as f64 / self.total.as_secs_f64().max(1e-9)
     }
+}
+
+/// The median of `rates` (0 when empty; the upper middle of an even count).
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Everything one run produced.
@@ -237,6 +249,7 @@ pub fn run(cfg: &Config, files: &[InputFile], params: &[(String, String)]) -> Re
     let mut events = Events::default();
     let mut chunk = Chunk::new();
     let (mut busy, mut busy_cpu) = (Duration::ZERO, Duration::ZERO);
+    let mut chunk_rates = Vec::new();
     let (mut first_ts, mut last_ts) = (None, 0u64);
     let mut next_sample = 0u64;
     loop {
@@ -265,7 +278,11 @@ pub fn run(cfg: &Config, files: &[InputFile], params: &[(String, String)]) -> Re
             break;
         }
         busy += t0.elapsed();
-        busy_cpu += thread_cpu().saturating_sub(c0);
+        let cpu = thread_cpu().saturating_sub(c0);
+        busy_cpu += cpu;
+        if !cpu.is_zero() {
+            chunk_rates.push(chunk.len() as f64 / cpu.as_secs_f64());
+        }
         if !more {
             break;
         }
@@ -367,7 +384,14 @@ pub fn run(cfg: &Config, files: &[InputFile], params: &[(String, String)]) -> Re
             StageLatency { stage: s.name(), pct, quantiles }
         })
         .collect();
-    let perf = Perf { frames: c.frames, pipeline: busy, pipeline_cpu: busy_cpu, total: started.elapsed() };
+    let perf = Perf {
+        frames: c.frames,
+        pipeline: busy,
+        pipeline_cpu: busy_cpu,
+        total: started.elapsed(),
+        chunks: chunk_rates.len(),
+        chunk_median_per_cpu_s: median(chunk_rates),
+    };
     Ok(Outcome {
         result,
         curve: summary.curve,
