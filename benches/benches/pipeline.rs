@@ -20,10 +20,9 @@ use flate2::read::GzDecoder;
 use hft_engine::engine::{BOOK_LEVELS, Pipeline};
 use hft_engine::feed::FrameKind;
 use hft_engine::feed::decode::{DecodeScratch, decode};
-use hft_engine::feed::synthetic::{SyntheticMarket, SyntheticParams};
+use hft_shared::SymbolId;
 use hft_shared::config::{Config, Mode};
 use hft_shared::msg::Event;
-use hft_shared::{Px, SymbolId};
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
@@ -65,19 +64,12 @@ fn corpus() -> Option<Frames> {
 }
 
 fn generated() -> Frames {
-    let mut m = SyntheticMarket::new(&SyntheticParams {
-        symbol: "BTCUSDT".into(),
-        seed: 1,
-        start_price: Px::from_int(60_000),
-        tick_size: Px(1_000_000),
-        depth_levels: 1000,
-    });
+    let g = hft_benches::synthetic("BTCUSDT", 1, 100_000);
     let mut out = Frames { source: "the built-in market".into(), bytes: Vec::new(), frames: Vec::new() };
     let t0 = 1_723_161_255_000_000_000u64;
-    out.push(t0, true, m.snapshot());
-    for i in 0..100_000u64 {
-        let (frame, _) = m.next_frame();
-        out.push(t0 + (i + 1) * 5_000_000, false, frame);
+    out.push(t0, true, &g.snapshot);
+    for (i, frame) in g.frames.iter().enumerate() {
+        out.push(t0 + (i as u64 + 1) * 5_000_000, false, frame);
     }
     out
 }
