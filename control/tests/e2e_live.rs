@@ -2,7 +2,8 @@
 //! loopback (signed WS-API orders, user-data execution reports): orders are placed,
 //! acknowledged and filled (resting limit orders, filled by the served market's trades); a
 //! venue disconnect mid-session is survived (reconnect, resubscribe, reconcile) with no order
-//! executed twice; halt cancels every open order; and the engine's position equals the
+//! executed twice and none lost (an order that fills while the connection is down is settled
+//! by `order.status`); halt cancels every open order; and the engine's position equals the
 //! simulator's account. Also: live mode refuses to start without the confirmation or without
 //! keys.
 //!
@@ -130,6 +131,10 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
     std::thread::sleep(Duration::from_secs(2));
     let st = get(sim_port, "/control/status");
     assert_eq!(st["open_orders"], 0, "open orders left after halt: {st}");
+    // The engine agrees: it holds none open either. An order whose fills and final report went
+    // to the dropped connection stays open here unless reconciliation (`order.status`) settled it.
+    let open = get(api, "/orders?status=open");
+    assert_eq!(open["total"], 0, "orders the engine still holds open after halt: {open}");
 
     // The engine's position equals the simulator's account: every execution booked once.
     let stats = get(api, "/stats");

@@ -357,6 +357,7 @@ const METHODS: &[(&str, Method)] = &[
     ("order.place", orders::place),
     ("order.cancel", orders::cancel),
     ("openOrders.cancelAll", orders::cancel_all),
+    ("order.status", orders::status),
     ("openOrders.status", orders::open_orders),
     ("account.status", orders::account),
     ("userDataStream.subscribe.signature", orders::subscribe),

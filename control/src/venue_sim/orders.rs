@@ -1,6 +1,6 @@
 //! The WS-API's trading, account and user-data methods, with Binance's parameters, checks,
 //! error codes and result shapes: `order.place`, `order.cancel`, `openOrders.cancelAll`,
-//! `openOrders.status`, `account.status`, `userDataStream.subscribe.signature`,
+//! `order.status`, `openOrders.status`, `account.status`, `userDataStream.subscribe.signature`,
 //! `userDataStream.unsubscribe`. Each one authenticates ([`super::auth`]), parses its
 //! parameters to fixed point and hands over to the [`super::venue`]; `order.place` also counts
 //! against the ORDERS limits and records the order's wire-to-wire latency
@@ -14,7 +14,7 @@
 
 use super::api::{BinanceError, Ctx, Params, Reply, now_ms};
 use super::matching::{Side, Want};
-use super::venue::{Fill, NewOrder, Order, OrderType, Tif, invalid_symbol};
+use super::venue::{Fill, NewOrder, Order, OrderType, Tif, invalid_symbol, no_such_order};
 use super::wire::dec8;
 use serde_json::{Value, json};
 
@@ -258,6 +258,28 @@ pub fn cancel_all(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> 
     Ok(Reply { result: Value::Array(result).to_string(), weight: 1 })
 }
 
+/// `order.status` (USER_DATA, weight 4): one order, open or finished, by `orderId` or
+/// `origClientOrderId` — how a client learns what became of an order whose answer or execution
+/// reports it missed (a lost connection). Unknown: -2013.
+pub fn status(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> {
+    ctx.shared.creds.verify(p, now_ms())?;
+    let symbol = symbol(p)?;
+    let order_id = match p.text("orderId") {
+        None => None,
+        Some(id) => Some(id.parse::<u64>().map_err(|_| BinanceError::illegal("orderId", "^[0-9]{1,20}$"))?),
+    };
+    let orig = client_id(p, "origClientOrderId")?;
+    if order_id.is_none() && orig.is_none() {
+        return Err(one_of("origClientOrderId", "orderId"));
+    }
+    let venue = ctx.shared.venue();
+    if !ctx.shared.books().knows(&symbol) {
+        return Err(invalid_symbol());
+    }
+    let o = venue.order(&symbol, order_id, orig.as_deref()).ok_or_else(no_such_order)?;
+    Ok(Reply { result: Value::Object(order_fields(o)).to_string(), weight: 4 })
+}
+
 /// `openOrders.status` (USER_DATA, weight 6 with `symbol`, 80 without).
 pub fn open_orders(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> {
     ctx.shared.creds.verify(p, now_ms())?;
@@ -415,6 +437,32 @@ mod tests {
             (Some("CANCELED"), Some("a1")),
             "{v}"
         );
+        // order.status: finished orders too, with the client id they were placed with.
+        let v = call(&s, &mut c, &req("order.status", r#""symbol":"BTCUSDT","origClientOrderId":"a1""#));
+        assert_eq!(
+            (v["status"].as_u64(), v["result"]["status"].as_str(), v["result"]["clientOrderId"].as_str()),
+            (Some(200), Some("CANCELED"), Some("a1")),
+            "{v}"
+        );
+        let v = call(&s, &mut c, &req("order.status", r#""symbol":"BTCUSDT","orderId":1"#));
+        assert_eq!(
+            (
+                v["result"]["status"].as_str(),
+                v["result"]["executedQty"].as_str(),
+                v["result"]["cummulativeQuoteQty"].as_str()
+            ),
+            (Some("FILLED"), Some("0.50000000"), Some("50.50000000")),
+            "{v}"
+        );
+        for (params, code) in [
+            (r#""symbol":"BTCUSDT","origClientOrderId":"nope""#, -2013),
+            (r#""symbol":"BTCUSDT","orderId":1,"origClientOrderId":"a1""#, -2013),
+            (r#""symbol":"BTCUSDT""#, -1102),
+            (r#""symbol":"NOPEUSDT","orderId":1"#, -1121),
+        ] {
+            let v = call(&s, &mut c, &req("order.status", params));
+            assert_eq!((v["status"].as_u64(), v["error"]["code"].as_i64()), (Some(400), Some(code)), "{params}: {v}");
+        }
         let v = call(&s, &mut c, &req("account.status", r#""omitZeroBalances":true"#));
         let balances = v["result"]["balances"].as_array().expect("balances").clone();
         assert_eq!(balances.len(), 2, "{v}");

@@ -24,7 +24,7 @@ use axum::extract::ws::Utf8Bytes;
 use axum::http::StatusCode;
 use hft_shared::px::SCALE;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -242,6 +242,10 @@ pub struct Venue {
     balances: BTreeMap<String, Balance>,
     /// Open orders by id (time priority).
     open: BTreeMap<u64, Order>,
+    /// The [`FINISHED_KEPT`] orders that finished last, by id, as `order.status` shows them
+    /// (with the client id they were placed with), and their ids in the order they finished.
+    finished: HashMap<u64, Order>,
+    finish_order: VecDeque<u64>,
     next_order_id: u64,
     next_trade_id: u64,
     next_client_id: u64,
@@ -251,6 +255,11 @@ pub struct Venue {
     subscribers: Vec<Subscriber>,
     update_ms: u64,
 }
+
+/// Finished orders kept for `order.status` (Binance keeps them far longer; a bound keeps a
+/// long-running simulator's memory flat, and 1000 s at the default ORDERS limit is far more
+/// than a reconnecting client needs).
+pub const FINISHED_KEPT: usize = 10_000;
 
 fn rejected(msg: &str) -> BinanceError {
     BinanceError::bad(-2010, msg)
@@ -266,6 +275,11 @@ pub fn invalid_symbol() -> BinanceError {
 
 fn unknown_order() -> BinanceError {
     BinanceError::bad(-2011, "Unknown order sent.")
+}
+
+/// `order.status` of an order the venue does not know (never placed, or no longer kept).
+pub fn no_such_order() -> BinanceError {
+    BinanceError::bad(-2013, "Order does not exist.")
 }
 
 /// `px × qty`, 1e-8 quote units, rounded up.
@@ -288,6 +302,8 @@ impl Venue {
             cfg,
             balances,
             open: BTreeMap::new(),
+            finished: HashMap::new(),
+            finish_order: VecDeque::new(),
             next_order_id: 1,
             next_trade_id: 1,
             next_client_id: 1,
@@ -360,6 +376,33 @@ impl Venue {
 
     pub fn update_ms(&self) -> u64 {
         self.update_ms
+    }
+
+    /// An order of `symbol`, open or finished, by id or client id (both: they must name the
+    /// same order); by client id, an open order first, then the one that finished last.
+    pub fn order(&self, symbol: &str, order_id: Option<u64>, client_id: Option<&str>) -> Option<&Order> {
+        let named = |o: &&Order| o.symbol == symbol && client_id.is_none_or(|c| o.client_id == c);
+        match order_id {
+            Some(id) => self.open.get(&id).or_else(|| self.finished.get(&id)).filter(named),
+            None if client_id.is_some() => self
+                .open
+                .values()
+                .find(named)
+                .or_else(|| self.finish_order.iter().rev().filter_map(|id| self.finished.get(id)).find(named)),
+            None => None,
+        }
+    }
+
+    /// Keeps a finished order for `order.status`, forgetting the one that finished first beyond
+    /// [`FINISHED_KEPT`].
+    fn finish(&mut self, o: Order) {
+        self.finish_order.push_back(o.id);
+        self.finished.insert(o.id, o);
+        while self.finish_order.len() > FINISHED_KEPT {
+            if let Some(id) = self.finish_order.pop_front() {
+                self.finished.remove(&id);
+            }
+        }
     }
 
     /// Places an order: validates it against the filters, the account and the served book,
@@ -481,6 +524,7 @@ impl Venue {
         }
         if o.status.is_final() {
             self.release(&mut o);
+            self.finish(o.clone());
         } else {
             self.open.insert(o.id, o.clone());
         }
@@ -511,11 +555,12 @@ impl Venue {
             Some(c) => c,
             None => self.generated_client_id(),
         };
-        let orig = std::mem::replace(&mut o.client_id, cancel_id);
         o.status = Status::Canceled;
         o.working = false;
         o.update_ms = now_ms;
         self.release(&mut o);
+        self.finish(o.clone());
+        let orig = std::mem::replace(&mut o.client_id, cancel_id);
         self.report(&o, "CANCELED", None, Some(&orig), now_ms);
         let (base, quote) = (o.base.clone(), o.quote.clone());
         self.account_position(&[&base, &quote], now_ms);
@@ -561,6 +606,7 @@ impl Venue {
             if o.status.is_final() {
                 o.working = false;
                 self.release(&mut o);
+                self.finish(o);
             } else {
                 self.open.insert(id, o);
             }
@@ -873,8 +919,32 @@ mod tests {
         let (o, orig) = v.cancel("BTCUSDT", None, Some("s1"), Some("c1".into()), 7).expect("canceled");
         assert_eq!((o.status, orig.as_str(), o.client_id.as_str()), (Status::Canceled, "s1", "c1"));
         assert_eq!(bal(&v, "BTC"), (3 * i128::from(P), 0));
+        // Finished orders stay known (order.status), with the client id they were placed with.
+        let kept = v.order("BTCUSDT", None, Some("s1")).expect("kept");
+        assert_eq!((kept.id, kept.status, kept.client_id.as_str()), (o.id, Status::Canceled, "s1"));
+        assert_eq!(v.order("BTCUSDT", Some(1), None).map(|o| (o.status, o.executed)), Some((Status::Filled, P)));
+        assert_eq!(v.order("BTCUSDT", Some(o.id), Some("c1")), None, "id and client id name different orders");
+        assert_eq!(v.order("ETHUSDT", Some(o.id), None), None);
         assert_eq!(v.cancel("BTCUSDT", Some(o.id), None, None, 8).expect_err("gone").code, -2011);
         assert_eq!(v.cancel_all("BTCUSDT", 8).expect_err("none open").code, -2011);
+    }
+
+    #[test]
+    fn finished_orders_are_kept_up_to_a_bound() {
+        let (mut v, b) = (venue(), books());
+        for n in 0..=FINISHED_KEPT {
+            let o = NewOrder {
+                client_id: Some(format!("o{n}")),
+                ..order(Side::Buy, OrderType::Limit, Tif::Gtc, 90 * P, Want::Base(P / 10))
+            };
+            v.place(o, &b, 1).expect("placed");
+            v.cancel("BTCUSDT", None, Some(&format!("o{n}")), None, 2).expect("canceled");
+        }
+        assert_eq!(v.order("BTCUSDT", None, Some("o0")), None, "the first to finish is forgotten");
+        assert_eq!(v.order("BTCUSDT", Some(1), None), None);
+        let last = format!("o{FINISHED_KEPT}");
+        assert_eq!(v.order("BTCUSDT", None, Some(&last)).map(|o| o.status), Some(Status::Canceled));
+        assert_eq!(v.order("BTCUSDT", None, Some("o1")).map(|o| o.id), Some(2));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! balances are then pushed on the same connection) → reconcile: `openOrders.status` per symbol,
 //! `account.status`, and `order.status` for every order whose `order.place` answer was lost with
 //! the previous connection → [`GatewayEvent::Ready`]. Orders and cancels are accepted only while
-//! ready. A lost connection reports [`GatewayEvent::Lost`] for each request in flight and
+//! ready. An `order.status` is only ever answered by the order's state or by `-2013` (the venue
+//! does not know the order); any other refusal leaves the order's fate unknown, so the query is
+//! kept and the connection dropped, to be asked again by the next reconciliation — never
+//! reported as an order the venue does not have (it may have filled). A lost connection reports [`GatewayEvent::Lost`] for each request in flight and
 //! [`GatewayEvent::Disconnected`], then reconnects after a capped exponential backoff with jitter
 //! (reset only once a connection reaches `Ready`, so a venue that accepts the socket and refuses
 //! the subscription is retried ever more slowly), and subscribes and reconciles again.
@@ -209,8 +212,9 @@ pub enum SendError {
 pub enum DownReason {
     /// The connection failed or closed.
     Link(DisconnectReason),
-    /// The venue refused a set-up request (subscription or reconciliation), with its answer's
-    /// status and error code.
+    /// The venue refused a set-up request (subscription or reconciliation), or answered an
+    /// `order.status` with neither the order nor `-2013`, with its answer's status and error
+    /// code.
     Refused { request: RequestKind, status: u16, code: i32 },
     /// A request got no answer within `request_timeout_ms`.
     RequestTimeout(RequestKind),
@@ -229,7 +233,8 @@ pub enum GatewayEvent {
     /// `order.place` accepted. `order_id` is the venue's.
     Ack { symbol: SymbolId, client_id: ClientId, order_id: u64 },
     /// The venue refused a request: a place, a cancel, a cancel-all (`client_id` empty) or a
-    /// query (`-2013`: the order does not exist — a place whose answer was lost never arrived).
+    /// query — for a query always `-2013`: the order does not exist (a place whose answer was
+    /// lost never arrived). A query refused otherwise is asked again ([`DownReason::Refused`]).
     Rejected { request: RequestKind, symbol: SymbolId, client_id: ClientId, status: u16, code: i32 },
     /// `order.cancel` answered: the order is canceled.
     Canceled { symbol: SymbolId, client_id: ClientId },
@@ -294,6 +299,8 @@ const MAX_SLOTS: usize = 1 << SLOT_BITS;
 const TIMEOUT_CHECK_NS: u64 = 1_000_000;
 /// Wait after a 429/418 answer without `retryAfter`, ns.
 const DEFAULT_BACKOFF_NS: u64 = 1_000_000_000;
+/// Binance's `NO_SUCH_ORDER`: the only refusal of an `order.status` that tells the order's fate.
+const NO_SUCH_ORDER: i32 = -2013;
 /// Most events one message can cause (rate-limit warnings, an answer, Ready/Disconnected).
 const EVENTS_PER_MESSAGE: usize = RateLimits::CAP + 4;
 
@@ -513,8 +520,9 @@ impl LiveGateway {
     }
 
     /// Sends `order.status` for the order with `client_id`: [`GatewayEvent::OrderState`] or
-    /// [`GatewayEvent::Rejected`] (`-2013`: no such order). A query lost with its connection is
-    /// repeated during the next reconciliation (no [`GatewayEvent::Lost`]).
+    /// [`GatewayEvent::Rejected`] (`-2013`: no such order). A query lost with its connection, or
+    /// refused with any other error, is repeated during the next reconciliation (no
+    /// [`GatewayEvent::Lost`]; a refusal drops the connection: `Disconnected(Refused)`).
     pub fn query(&mut self, symbol: SymbolId, client_id: &ClientId, now_ns: u64) -> Result<(), SendError> {
         self.by_client_id(RequestKind::Query, symbol, client_id, now_ns)
     }
@@ -867,7 +875,18 @@ impl LiveGateway {
             RequestKind::Query => {
                 match a.result {
                     ResultShape::Order(order) if ok => self.push(GatewayEvent::OrderState { symbol, order }),
-                    _ => self.push(rejected),
+                    _ if code == NO_SUCH_ORDER => self.push(rejected),
+                    // Not an answer about the order (an unknown method, a timestamp outside the
+                    // receive window, a rate limit, a venue fault, an unreadable result): what
+                    // became of it is still unknown — it may have filled while its reports were
+                    // lost. Reporting it as refused would close it without its fills. Asked
+                    // again from the next connection's reconciliation, as a lost query is.
+                    _ => {
+                        if self.unresolved.len() < self.unresolved.capacity() {
+                            self.unresolved.push((symbol, client_id));
+                        }
+                        return self.give_up(refused, now_ns);
+                    }
                 }
                 if p.reconcile {
                     self.reconciled(now_ns);
@@ -1082,6 +1101,66 @@ mod tests {
         g.blocked_until_ns = t0 + 2 * ten_s;
         assert_eq!(g.throttle(RequestKind::Cancel, t0 + ten_s), Err(SendError::Throttled));
         assert_eq!(g.throttle(RequestKind::Cancel, t0 + 2 * ten_s), Ok(()));
+    }
+
+    /// A `Query` for `cid` in flight, as [`LiveGateway::query`] or reconciliation records it;
+    /// its request id.
+    fn query_in_flight(g: &mut LiveGateway, cid: &str, reconcile: bool) -> u64 {
+        let (slot, id) = g.reserve().unwrap();
+        g.free.pop();
+        g.next_seq += 1;
+        let client_id = ClientId::new(cid.as_bytes()).unwrap();
+        g.pending[slot] =
+            Some(Pending { id, kind: RequestKind::Query, symbol: SymbolId(0), client_id, sent_ns: 0, reconcile });
+        id
+    }
+
+    fn answer(g: &mut LiveGateway, text: &str) {
+        let decoded = response::decode(text.as_bytes(), &mut g.scratch);
+        g.on_message(decoded, 1);
+    }
+
+    #[test]
+    fn only_no_such_order_refuses_a_query_other_refusals_ask_again() {
+        let (k, s) = keys();
+        let mut g = LiveGateway::new(params(), &k, &s).unwrap();
+        let cid = |c: &str| ClientId::new(c.as_bytes()).unwrap();
+        // -2013: the venue does not know the order — reported, the order may be closed.
+        let id = query_in_flight(&mut g, "gone-1", false);
+        answer(
+            &mut g,
+            &format!(r#"{{"id":{id},"status":400,"error":{{"code":-2013,"msg":"Order does not exist."}}}}"#),
+        );
+        assert_eq!(
+            g.take_event(),
+            Some(GatewayEvent::Rejected {
+                request: RequestKind::Query,
+                symbol: SymbolId(0),
+                client_id: cid("gone-1"),
+                status: 400,
+                code: -2013
+            })
+        );
+        assert!(g.unresolved.is_empty() && g.in_flight() == 0);
+        // Any other refusal says nothing about the order (it may have filled while its reports
+        // were lost): not reported as refused, kept for the next reconciliation, which a new
+        // connection runs.
+        for (i, (status, code)) in [(400, -1100), (400, -1021), (429, -1003), (503, -1008)].into_iter().enumerate() {
+            let c = format!("unknown-{i}");
+            let id = query_in_flight(&mut g, &c, i % 2 == 0);
+            let answer_text = format!(r#"{{"id":{id},"status":{status},"error":{{"code":{code},"msg":"no"}}}}"#);
+            answer(&mut g, &answer_text);
+            // (Never connected here, so no `Disconnected` follows the drop.)
+            assert_eq!(g.take_event(), None, "{status} {code}");
+            assert_eq!(g.unresolved.last(), Some(&(SymbolId(0), cid(&c))), "{status} {code}");
+            assert!(!g.is_ready() && g.in_flight() == 0);
+        }
+        assert_eq!(g.unresolved.len(), 4);
+        // An answer without the order is no answer either.
+        let id = query_in_flight(&mut g, "odd-1", false);
+        answer(&mut g, &format!(r#"{{"id":{id},"status":200,"result":{{}}}}"#));
+        assert!(!g.events.iter().any(|e| matches!(e, GatewayEvent::Rejected { .. })), "{:?}", g.events);
+        assert_eq!(g.unresolved.last(), Some(&(SymbolId(0), cid("odd-1"))));
     }
 
     #[test]
