@@ -65,6 +65,20 @@ impl Running {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Everything written to stderr so far, once it contains `marker` or `within` has passed.
+    /// Stderr is read by a background thread, so what a process wrote just before exiting may
+    /// not have been read yet when [`Running::wait_exit`] returns.
+    pub fn stderr_with(&self, marker: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.stderr_text();
+            if text.contains(marker) || Instant::now() >= deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The first stdout line containing `marker`, within `within`.
     pub fn line_with(&self, marker: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
