@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ pub struct Running {
     pub child: Child,
     pub stdout: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Set once stderr reached its end (the process and everything holding the pipe exited).
+    stderr_closed: Arc<AtomicBool>,
 }
 
 impl Drop for Running {
@@ -32,8 +35,9 @@ impl Running {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_closed = Arc::new(AtomicBool::new(false));
         if let Some(mut pipe) = child.stderr.take() {
-            let sink = stderr.clone();
+            let (sink, closed) = (stderr.clone(), stderr_closed.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
@@ -44,6 +48,7 @@ impl Running {
                         s.push_str(&String::from_utf8_lossy(&buf[..n]));
                     }
                 }
+                closed.store(true, Ordering::Release);
             });
         }
         let (tx, rx) = mpsc::channel();
@@ -57,7 +62,7 @@ impl Running {
                 }
             });
         }
-        Running { child, stdout: rx, stderr }
+        Running { child, stdout: rx, stderr, stderr_closed }
     }
 
     /// Everything written to stderr so far.
@@ -105,6 +110,12 @@ impl Running {
         let t0 = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // What it wrote just before exiting may still be in the pipe: read to its end
+                // (bounded, in case something else still holds it), so `stderr_text` is whole.
+                let read_by = Instant::now() + Duration::from_secs(5);
+                while !self.stderr_closed.load(Ordering::Acquire) && Instant::now() < read_by {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             assert!(t0.elapsed() < within, "still running after {within:?}; stderr:\n{}", self.stderr_text());
