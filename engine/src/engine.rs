@@ -847,16 +847,51 @@ impl Pipeline {
     }
 
     /// After (re)connecting: every order we hold open that the venue does not list is asked
-    /// about (`order.status`); its answer closes it and books any fill we missed.
+    /// about (`order.status`); its answer closes it and books any fill we missed. An order the
+    /// venue lists as executed further than we booked had fills while we were disconnected
+    /// (their reports went to the old connection): the difference is booked now
+    /// ([`Self::book_missed`]).
     fn reconcile(&mut self, ts_ns: u64) {
-        let Some(gw) = self.live.as_deref_mut() else { return };
-        for k in 0..self.orders.open_count() {
+        // Backwards: booking a missed fill may complete an order, which moves the last open
+        // order into its place (already visited).
+        for k in (0..self.orders.open_count()).rev() {
             let o = self.orders.open_orders()[k];
-            let listed = gw.open_orders(o.symbol).iter().any(|v| v.client_id == o.client_id);
-            if !listed {
-                let _ = gw.query(o.symbol, &o.client_id, ts_ns);
+            let Some(gw) = self.live.as_deref_mut() else { return };
+            let listed = gw.open_orders(o.symbol).iter().find(|v| v.client_id == o.client_id).copied();
+            match listed {
+                // A listed order rests on the venue: its fills were most likely made as maker.
+                Some(v) => self.book_missed(o.id, v.executed, v.quote_executed, true, ts_ns),
+                None => {
+                    let _ = gw.query(o.symbol, &o.client_id, ts_ns);
+                }
             }
         }
+    }
+
+    /// Books what the venue reports executed of open order `id` beyond what we booked:
+    /// `executed` is the order's cumulative quantity, `quote_executed` its cumulative quote (as
+    /// a listing or an execution report's `z`/`Z` give them). Both carry cumulative totals, so
+    /// the booked quantity is the largest total seen, whatever order they arrive in (a listing
+    /// may be older than a report processed before it); a total at or below it books nothing.
+    /// The difference is one fill at the price the totals imply, `(quote_executed − booked
+    /// quote) / missed`, to the nearest 1e-8 (the venue's quote total is itself rounded to
+    /// 1e-8, so the price is exact to `1e-8 / missed`); when they imply no usable price (a
+    /// missing quote total), at the order's own price. No fee: the totals carry none.
+    fn book_missed(&mut self, id: OrderId, executed: Qty, quote_executed: Amount, maker: bool, ts_ns: u64) {
+        let Some(o) = self.orders.get_open(id).copied() else { return };
+        let missed = executed.raw() - o.filled.raw();
+        if missed <= 0 {
+            return;
+        }
+        // Amount (1e-16) / Qty (1e-8) = Px (1e-8).
+        let (num, den) = (quote_executed.raw() - o.cum_quote.raw(), i128::from(missed));
+        let px = match i64::try_from((num + den / 2) / den) {
+            Ok(px) if num > 0 && px > 0 => Px(px),
+            _ => o.px,
+        };
+        // A total past the order's quantity is not ours to book beyond it.
+        let qty = missed.min(o.qty.raw() - o.filled.raw());
+        self.live_fill(id, o.symbol, o.side, px, Qty(qty), Amount::ZERO, maker, ts_ns);
     }
 
     /// A user-data execution report of one of our orders.
@@ -879,7 +914,19 @@ impl Pipeline {
             ExecType::Trade => {
                 // Commission in the quote asset (what venue-sim and BNB-less USDT pairs charge).
                 let fee = Amount::from_fixed8(r.commission.raw());
-                self.live_fill(id, symbol, r.side, r.last_px, r.last_qty, fee, r.maker, ts_ns);
+                // The report's cumulative totals (`z`, `Z`) count what was booked already:
+                // fills before this trade whose reports were lost (they went to a dropped
+                // connection) and that nothing booked yet are booked first; then this trade,
+                // unless a listing at reconciliation booked it already (its report arriving
+                // later on the new connection), so that no fill is lost or booked twice.
+                let before = Qty(r.cum_qty.raw() - r.last_qty.raw());
+                let quote_before = Amount(r.cum_quote.raw() - Amount::notional(r.last_px, r.last_qty).raw());
+                self.book_missed(id, before, quote_before, r.maker, ts_ns);
+                let filled = self.orders.get_open(id).map_or(r.cum_qty.raw(), |o| o.filled.raw());
+                let qty = r.last_qty.raw().min(r.cum_qty.raw() - filled);
+                if qty > 0 {
+                    self.live_fill(id, symbol, r.side, r.last_px, Qty(qty), fee, r.maker, ts_ns);
+                }
             }
             _ if r.status.is_final() => {
                 if let Ok(o) = self.orders.close(id, r.status, 0, ts_ns) {
@@ -1638,6 +1685,39 @@ mod tests {
         p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: canceled }, 5);
         assert!(p.orders.get_open(id).is_none(), "its CANCELED report closes it");
         assert_eq!(p.position(SymbolId(0)).qty, Qty::parse("0.001").expect("qty"));
+    }
+
+    #[test]
+    fn a_trade_report_books_the_earlier_fills_its_cumulative_quantity_shows_we_missed() {
+        let (mut p, _rx) = pipeline();
+        let (id, cid) = open_order(&mut p);
+        let q = |s: &str| Qty::parse(s).expect("qty");
+        let quote = |px: &str, qty: &str| Amount::notional(Px::parse(px).expect("px"), q(qty)).raw();
+        // 0.001 traded at 59 990 while disconnected (its report was lost); the next trade's
+        // report, 0.0005 at 60 000, carries both in its totals.
+        let mut trade = report(cid, ExecType::Trade, OrderStatus::PartiallyFilled, "0.0005");
+        trade.cum_qty = q("0.0015");
+        trade.cum_quote = Amount(quote("59990", "0.001") + quote("60000", "0.0005"));
+        trade.commission = q("0.03");
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 3);
+        let o = p.orders.get_open(id).copied().expect("open");
+        assert_eq!(
+            (o.filled, o.cum_quote, o.fees),
+            (q("0.0015"), trade.cum_quote, Amount::from_fixed8(q("0.03").raw()))
+        );
+        assert_eq!(p.position(SymbolId(0)).qty, q("0.0015"));
+        // The same report again (a duplicate, or one a listing already booked): nothing more.
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 4);
+        assert_eq!(p.orders.get_open(id).map(|o| o.filled), Some(q("0.0015")));
+        assert_eq!((p.position(SymbolId(0)).qty, p.counters().fills), (q("0.0015"), 2));
+        // The last 0.0005 completes the order.
+        trade.last_qty = q("0.0005");
+        trade.cum_qty = q("0.002");
+        trade.cum_quote = Amount(quote("59990", "0.001") + quote("60000", "0.001"));
+        trade.status = OrderStatus::Filled;
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 5);
+        assert!(p.orders.get_open(id).is_none(), "filled");
+        assert_eq!((p.position(SymbolId(0)).qty, p.counters().fills), (q("0.002"), 3));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The live order gateway against a loopback venue started here: a blocking `tungstenite` server
 //! in a std thread that checks every request's signature with the same secret (independently:
 //! serde_json, a sorted map and the hmac crate), answers like Binance's WS-API, and pushes
-//! user-data events on the same connection.
+//! user-data events on the same connection. Also the engine's `Pipeline` in live mode over it:
+//! a fill made while the connection was down is booked on reconnection, once.
 //!
 //! Every wait is bounded by a deadline; the client idles with a short sleep; the server thread
 //! polls its command channel between 5 ms read timeouts and ends on `Stop` (sent when the
@@ -9,20 +10,25 @@
 
 mod common;
 
+use hft_engine::engine::Pipeline;
 use hft_engine::exec::live::{
     ClientId, DownReason, ExecType, GatewayEvent, LiveGateway, LiveParams, NewOrder, RequestKind, RespType, SendError,
 };
-use hft_shared::config::Secret;
+use hft_engine::feed::FrameKind;
+use hft_engine::feed::source::synthetic_params;
+use hft_engine::feed::synthetic::SyntheticMarket;
+use hft_shared::config::{Config, Secret};
+use hft_shared::msg::Event;
 use hft_shared::msg::event::OrderStatus;
-use hft_shared::{OrderKind, Px, Qty, Side, SymbolId, TimeInForce};
+use hft_shared::{Amount, OrderKind, Px, Qty, Side, SymbolId, TimeInForce};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::{Message, WebSocket};
@@ -893,4 +899,184 @@ fn wss_with_a_private_ca_over_a_resolved_name() {
     let e = c.event("Execution", |e| matches!(e, GatewayEvent::Execution { .. }));
     let GatewayEvent::Execution { symbol, report } = e else { unreachable!() };
     assert_eq!((symbol, report.client_id, report.status), (SymbolId(1), cid("tls-1"), OrderStatus::Filled));
+}
+
+// ---- the engine's pipeline over the gateway -----------------------------------------------------
+
+/// An order the engine placed, as the venue saw it.
+#[derive(Clone, Debug)]
+struct Placed {
+    cid: String,
+    side: String,
+    qty: Qty,
+    px: Px,
+}
+
+/// `qty × px` in quote units, to 8 decimals (rounded down, as the venue prints it).
+fn quote8(px: Px, qty: Qty) -> String {
+    let raw = Amount::notional(px, qty).raw() / 100_000_000;
+    format!("{}.{:08}", raw / 100_000_000, raw % 100_000_000)
+}
+
+/// A `TRADE` execution report of `p`: this trade `last` at the order's price, cumulatively `cum`
+/// for `cum × px` of quote.
+fn trade_report(p: &Placed, last: Qty, cum: Qty) -> String {
+    let status = if cum == p.qty { "FILLED" } else { "PARTIALLY_FILLED" };
+    json!({"subscriptionId": 0, "event": {
+        "e": "executionReport", "E": 1_700_000_000_100u64, "s": "BTCUSDT", "c": p.cid, "S": p.side, "o": "LIMIT",
+        "f": "GTC", "q": p.qty.to_string(), "p": p.px.to_string(), "P": "0.00000000", "F": "0.00000000", "g": -1,
+        "C": "", "x": "TRADE", "X": status, "r": "NONE", "i": 1000, "l": last.to_string(), "z": cum.to_string(),
+        "L": p.px.to_string(), "n": "0", "N": "USDT", "T": 1_700_000_000_099u64, "t": 555, "I": 1, "w": true,
+        "m": true, "M": true, "O": 1, "Z": quote8(p.px, cum), "Y": "0", "Q": "0", "W": 1, "V": "NONE"}})
+    .to_string()
+}
+
+/// Polls the pipeline's gateway (unix time) until `done`, within [`WAIT`].
+fn pump(p: &mut Pipeline, unix_now: &dyn Fn() -> u64, what: &str, done: impl Fn(&Pipeline) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(p) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", p.counters());
+        if p.poll_live(unix_now()) == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// A live order partially filled while the connection was down (its trade report went to the
+/// dropped connection) is listed by the venue on reconnection as executed further than the
+/// engine booked: reconciliation books the difference — and the report of that same trade,
+/// arriving later, does not book it twice, while a genuinely new trade is booked.
+#[test]
+fn a_fill_made_while_disconnected_is_booked_from_the_listing_once() {
+    fill_made_while_disconnected(false);
+}
+
+/// As above, but the order trades again after the venue listed it and that trade's report comes
+/// before reconciliation ends: its cumulative quantity books the missed fill with it, and the
+/// (older) listing books nothing more — none lost, none twice.
+#[test]
+fn a_trade_reported_during_reconciliation_books_the_missed_fill_with_it() {
+    fill_made_while_disconnected(true);
+}
+
+/// The engine's pipeline in live mode places an order (a strategy's, on the synthetic market),
+/// the venue acknowledges it, the connection drops, and 3/10 of the order trades meanwhile; the
+/// reconnected venue lists it so. With `report_during_reconcile`, 2/10 more trades after the
+/// listing and its report arrives before the account's answer (so before `Ready`).
+fn fill_made_while_disconnected(report_during_reconcile: bool) {
+    let placed: Arc<Mutex<Vec<Placed>>> = Arc::default();
+    let seen = placed.clone();
+    let venue = Venue::start(Box::new(move |req: &Req| {
+        match (req.conn, req.method.as_str()) {
+            (1, "order.place") if req.signed_ok => {
+                let p = Placed {
+                    cid: req.p("newClientOrderId").to_string(),
+                    side: req.p("side").to_string(),
+                    qty: Qty::parse(req.p("quantity")).expect("quantity"),
+                    px: Px::parse(req.p("price")).expect("price"),
+                };
+                seen.lock().unwrap().push(p);
+                None // acknowledged as usual
+            }
+            (2, "account.status") if report_during_reconcile => {
+                let o = seen.lock().unwrap()[0].clone();
+                let (more, total) = (Qty(o.qty.raw() * 2 / 10), Qty(o.qty.raw() * 3 / 10 + o.qty.raw() * 2 / 10));
+                Some(std::iter::once(Reply::Text(trade_report(&o, more, total))).chain(standard(req)).collect())
+            }
+            // Reconnected: every order is still open; the first was 3/10 executed meanwhile.
+            (2, "openOrders.status") => {
+                let list: Vec<Value> = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let executed = if i == 0 { Qty(p.qty.raw() * 3 / 10) } else { Qty::ZERO };
+                        let status = if i == 0 { "PARTIALLY_FILLED" } else { "NEW" };
+                        json!({"symbol": "BTCUSDT", "orderId": 1000 + i, "orderListId": -1, "clientOrderId": p.cid,
+                               "price": p.px.to_string(), "origQty": p.qty.to_string(),
+                               "executedQty": executed.to_string(), "cummulativeQuoteQty": quote8(p.px, executed),
+                               "status": status, "timeInForce": "GTC", "type": "LIMIT", "side": p.side,
+                               "time": 1, "updateTime": 2})
+                    })
+                    .collect();
+                Some(vec![ok(req, Value::Array(list))])
+            }
+            _ => None,
+        }
+    }));
+    let cfg = Config::from_toml_str("[exec]\norder_type = \"limit\"\nlimit_ttl_ms = 600000\n", &|_| None).unwrap();
+    assert_eq!(cfg.symbols, ["BTCUSDT"]);
+    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
+    let mut p = Pipeline::new(&cfg, tx);
+    let mut lp = params(venue.addr);
+    lp.symbols = cfg.symbols.clone();
+    p.set_live(LiveGateway::new(lp, &Secret::new(KEY.into()), &Secret::new(SECRET.into())).expect("gateway"));
+    let (unix0, t0) = (SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64, Instant::now());
+    let now = move || unix0 + t0.elapsed().as_nanos() as u64;
+    pump(&mut p, &now, "Ready", |p| p.counters().venue_ready == 1);
+
+    // The market (on the same unix clock as the gateway) until a strategy places an order.
+    let mut m = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
+    let raw = p.clock().raw();
+    p.on_frame(FrameKind::Snapshot(SymbolId(0)), m.snapshot(), raw, now());
+    let deadline = Instant::now() + WAIT;
+    while p.orders().open_count() == 0 {
+        assert!(Instant::now() < deadline, "no order placed: {:?}", p.counters());
+        let (bytes, _) = m.next_frame();
+        let raw = p.clock().raw();
+        p.on_frame(FrameKind::Stream, bytes, raw, now());
+        p.poll_live(now());
+        while rx.pop().is_ok() {}
+    }
+    pump(&mut p, &now, "the acks", |p| p.orders().open_orders().iter().all(|o| o.status == OrderStatus::New));
+    let o = placed.lock().unwrap()[0].clone();
+    let sign = if o.side == "BUY" { 1 } else { -1 };
+    let id = p.orders().open_orders().iter().find(|x| x.client_id.as_bytes() == o.cid.as_bytes()).expect("ours").id;
+    let (filled, fills) = (|p: &Pipeline| p.orders().get_open(id).map(|x| x.filled), |p: &Pipeline| p.counters().fills);
+    assert_eq!((filled(&p), fills(&p), p.position(SymbolId(0)).qty), (Some(Qty::ZERO), 0, Qty::ZERO));
+
+    // The connection drops; 3/10 of the order trades meanwhile; reconnect and reconcile.
+    venue.drop_connection();
+    pump(&mut p, &now, "Ready again", |p| p.counters().venue_ready == 2);
+    let part = |tenths: i64| Qty(o.qty.raw() * tenths / 10);
+    let (missed, more) = (part(3), part(2));
+    assert!(more.raw() > 0, "{o:?}");
+    // (Exact quote totals at 8 decimals: the price they imply is the order's.)
+    assert_eq!(Amount::notional(o.px, missed).raw() % 100_000_000, 0, "{o:?}");
+    let mut total = missed;
+    if report_during_reconcile {
+        total = Qty(missed.raw() + more.raw());
+    }
+    assert_eq!(filled(&p), Some(total), "the fill made while disconnected is booked");
+    assert_eq!(p.position(SymbolId(0)).qty, Qty(sign * total.raw()));
+    assert_eq!(fills(&p), 1 + u64::from(report_during_reconcile));
+    let fill = std::iter::from_fn(|| rx.pop().ok())
+        .find_map(|e| match e {
+            Event::Fill(f) => Some(f),
+            _ => None,
+        })
+        .expect("a fill event");
+    assert_eq!((fill.order, fill.qty, fill.px, fill.fee), (id, missed, o.px, Amount::ZERO));
+
+    // The reports of the trades booked arrive (again): the cumulative quantity (`z`) shows them
+    // booked. Then a new trade of 2/10 (the cumulative quantity grows): booked.
+    venue.push(trade_report(&o, missed, missed));
+    if report_during_reconcile {
+        venue.push(trade_report(&o, more, total));
+    }
+    let booked = fills(&p);
+    let before = total;
+    total = Qty(total.raw() + more.raw());
+    venue.push(trade_report(&o, more, total));
+    pump(&mut p, &now, "the new trade", |p| p.counters().fills > booked);
+    assert_eq!(filled(&p), Some(total), "the new trade is booked, the reported ones not twice");
+    assert_eq!(p.position(SymbolId(0)).qty, Qty(sign * total.raw()));
+    assert_eq!(fills(&p), booked + 1);
+    let fill = std::iter::from_fn(|| rx.pop().ok()).filter_map(|e| match e {
+        Event::Fill(f) => Some(f),
+        _ => None,
+    });
+    assert_eq!(fill.map(|f| (f.qty, f.px)).last(), Some((Qty(total.raw() - before.raw()), o.px)));
+    assert_eq!(p.orders().get_open(id).map(|x| x.status), Some(OrderStatus::PartiallyFilled));
 }
