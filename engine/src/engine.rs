@@ -819,17 +819,14 @@ impl Pipeline {
             GatewayEvent::Execution { symbol, report } => self.on_execution(symbol, &report, ts_ns),
             GatewayEvent::OrderState { order, .. } => {
                 // The answer to a reconciliation query: an order we hold open that the venue has
-                // finished. Fills missed while disconnected are taken at the order's average price.
+                // finished. Fills missed while disconnected are booked at the price the totals
+                // imply for the part we missed ([`Self::book_missed`]).
                 let Some(id) = Self::order_of(&order.client_id) else { return };
-                let (Some(status), Some(o)) = (order.status, self.orders.get_open(id).copied()) else { return };
+                let (Some(status), Some(_)) = (order.status, self.orders.get_open(id)) else { return };
                 if !status.is_final() {
                     return;
                 }
-                let missed = order.executed.raw() - o.filled.raw();
-                if missed > 0 && order.executed.raw() > 0 {
-                    let avg = order.quote_executed.raw() / i128::from(order.executed.raw());
-                    self.live_fill(id, o.symbol, o.side, Px(avg as i64), Qty(missed), Amount::ZERO, false, ts_ns);
-                }
+                self.book_missed(id, order.executed, order.quote_executed, false, ts_ns);
                 if let Some(o) = self.orders.get_open(id).copied()
                     && !o.status.is_final()
                     && let Ok(o) = self.orders.close(

@@ -914,7 +914,12 @@ struct Placed {
 
 /// `qty × px` in quote units, to 8 decimals (rounded down, as the venue prints it).
 fn quote8(px: Px, qty: Qty) -> String {
-    let raw = Amount::notional(px, qty).raw() / 100_000_000;
+    fmt8(Amount::notional(px, qty))
+}
+
+/// A non-negative amount to 8 decimals (rounded down).
+fn fmt8(a: Amount) -> String {
+    let raw = a.raw() / 100_000_000;
     format!("{}.{:08}", raw / 100_000_000, raw % 100_000_000)
 }
 
@@ -940,6 +945,129 @@ fn pump(p: &mut Pipeline, unix_now: &dyn Fn() -> u64, what: &str, done: impl Fn(
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+}
+
+/// The engine's pipeline in live mode (limit orders) against `venue`, fed the synthetic market
+/// until a strategy places an order and the venue acknowledges it: that order as placed
+/// (`placed` records what the venue saw) and its id.
+struct LiveOrder {
+    p: Pipeline,
+    rx: rtrb::Consumer<Event>,
+    /// Unix ns, on the gateway's clock.
+    now: Box<dyn Fn() -> u64>,
+    o: Placed,
+    id: hft_shared::OrderId,
+}
+
+fn live_order(venue: &Venue, placed: &Arc<Mutex<Vec<Placed>>>) -> LiveOrder {
+    let cfg = Config::from_toml_str("[exec]\norder_type = \"limit\"\nlimit_ttl_ms = 600000\n", &|_| None).unwrap();
+    assert_eq!(cfg.symbols, ["BTCUSDT"]);
+    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
+    let mut p = Pipeline::new(&cfg, tx);
+    let mut lp = params(venue.addr);
+    lp.symbols = cfg.symbols.clone();
+    p.set_live(LiveGateway::new(lp, &Secret::new(KEY.into()), &Secret::new(SECRET.into())).expect("gateway"));
+    let (unix0, t0) = (SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64, Instant::now());
+    let now: Box<dyn Fn() -> u64> = Box::new(move || unix0 + t0.elapsed().as_nanos() as u64);
+    pump(&mut p, &now, "Ready", |p| p.counters().venue_ready == 1);
+
+    // The market (on the same unix clock as the gateway) until a strategy places an order.
+    let mut m = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
+    let raw = p.clock().raw();
+    p.on_frame(FrameKind::Snapshot(SymbolId(0)), m.snapshot(), raw, now());
+    let deadline = Instant::now() + WAIT;
+    while p.orders().open_count() == 0 {
+        assert!(Instant::now() < deadline, "no order placed: {:?}", p.counters());
+        let (bytes, _) = m.next_frame();
+        let raw = p.clock().raw();
+        p.on_frame(FrameKind::Stream, bytes, raw, now());
+        p.poll_live(now());
+        while rx.pop().is_ok() {}
+    }
+    pump(&mut p, &now, "the acks", |p| p.orders().open_orders().iter().all(|o| o.status == OrderStatus::New));
+    let o = placed.lock().unwrap()[0].clone();
+    let id = p.orders().open_orders().iter().find(|x| x.client_id.as_bytes() == o.cid.as_bytes()).expect("ours").id;
+    LiveOrder { p, rx, now, o, id }
+}
+
+/// An order that traded 3/10 (reported) and then the rest while the connection was down, at
+/// another price: the reconnected venue no longer lists it, `order.status` answers it FILLED,
+/// and the engine books the 7/10 it missed at the price the totals imply for that part — not
+/// at the order's average over all of it — and the order is done.
+#[test]
+fn an_order_finished_while_disconnected_books_the_missed_part_at_its_own_price() {
+    let placed: Arc<Mutex<Vec<Placed>>> = Arc::default();
+    let seen = placed.clone();
+    // The price the rest traded at: one quote unit above the order's.
+    let rest_px = |o: &Placed| Px(o.px.raw() + 100_000_000);
+    let venue = Venue::start(Box::new(move |req: &Req| match (req.conn, req.method.as_str()) {
+        (1, "order.place") if req.signed_ok => {
+            seen.lock().unwrap().push(Placed {
+                cid: req.p("newClientOrderId").to_string(),
+                side: req.p("side").to_string(),
+                qty: Qty::parse(req.p("quantity")).expect("quantity"),
+                px: Px::parse(req.p("price")).expect("price"),
+            });
+            None
+        }
+        // Reconnected: the first order is finished, so not listed; any other is still open.
+        (2, "openOrders.status") => {
+            let list: Vec<Value> = seen.lock().unwrap()[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    json!({"symbol": "BTCUSDT", "orderId": 1001 + i, "orderListId": -1, "clientOrderId": p.cid,
+                           "price": p.px.to_string(), "origQty": p.qty.to_string(), "executedQty": "0.00000000",
+                           "cummulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC",
+                           "type": "LIMIT", "side": p.side, "time": 1, "updateTime": 2})
+                })
+                .collect();
+            Some(vec![ok(req, Value::Array(list))])
+        }
+        (2, "order.status") => {
+            let o = seen.lock().unwrap()[0].clone();
+            assert_eq!(req.p("origClientOrderId"), o.cid);
+            let first = Qty(o.qty.raw() * 3 / 10);
+            let quote = Amount::notional(o.px, first) + Amount::notional(rest_px(&o), Qty(o.qty.raw() - first.raw()));
+            Some(vec![ok(
+                req,
+                json!({"symbol": "BTCUSDT", "orderId": 1000, "orderListId": -1, "clientOrderId": o.cid,
+                       "price": o.px.to_string(), "origQty": o.qty.to_string(), "executedQty": o.qty.to_string(),
+                       "cummulativeQuoteQty": fmt8(quote), "status": "FILLED", "timeInForce": "GTC",
+                       "type": "LIMIT", "side": o.side, "time": 1, "updateTime": 3}),
+            )])
+        }
+        _ => None,
+    }));
+    let LiveOrder { mut p, mut rx, now, o, id } = live_order(&venue, &placed);
+    let sign = if o.side == "BUY" { 1 } else { -1 };
+    let first = Qty(o.qty.raw() * 3 / 10);
+    let rest = Qty(o.qty.raw() - first.raw());
+    // (Exact quote totals at 8 decimals: the prices they imply are exact.)
+    assert_eq!(Amount::notional(o.px, first).raw() % 100_000_000, 0, "{o:?}");
+    assert_eq!(Amount::notional(rest_px(&o), rest).raw() % 100_000_000, 0, "{o:?}");
+
+    // 3/10 trades and is reported on the live connection.
+    venue.push(trade_report(&o, first, first));
+    pump(&mut p, &now, "the first trade", |p| p.counters().fills == 1);
+    assert_eq!(p.orders().get_open(id).map(|x| x.filled), Some(first));
+    while rx.pop().is_ok() {}
+
+    // The connection drops; the rest trades meanwhile; reconnect, reconcile, ask.
+    venue.drop_connection();
+    pump(&mut p, &now, "Ready again", |p| p.counters().venue_ready == 2 && p.orders().get_open(id).is_none());
+    assert_eq!(p.counters().fills, 2);
+    assert_eq!(p.position(SymbolId(0)).qty, Qty(sign * o.qty.raw()), "the whole order is in the position");
+    let fills: Vec<_> = std::iter::from_fn(|| rx.pop().ok())
+        .filter_map(|e| match e {
+            Event::Fill(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fills.iter().map(|f| (f.order, f.qty, f.px, f.last)).collect::<Vec<_>>(),
+        [(id, rest, rest_px(&o), true)]
+    );
 }
 
 /// A live order partially filled while the connection was down (its trade report went to the
@@ -1005,34 +1133,8 @@ fn fill_made_while_disconnected(report_during_reconcile: bool) {
             _ => None,
         }
     }));
-    let cfg = Config::from_toml_str("[exec]\norder_type = \"limit\"\nlimit_ttl_ms = 600000\n", &|_| None).unwrap();
-    assert_eq!(cfg.symbols, ["BTCUSDT"]);
-    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
-    let mut p = Pipeline::new(&cfg, tx);
-    let mut lp = params(venue.addr);
-    lp.symbols = cfg.symbols.clone();
-    p.set_live(LiveGateway::new(lp, &Secret::new(KEY.into()), &Secret::new(SECRET.into())).expect("gateway"));
-    let (unix0, t0) = (SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64, Instant::now());
-    let now = move || unix0 + t0.elapsed().as_nanos() as u64;
-    pump(&mut p, &now, "Ready", |p| p.counters().venue_ready == 1);
-
-    // The market (on the same unix clock as the gateway) until a strategy places an order.
-    let mut m = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
-    let raw = p.clock().raw();
-    p.on_frame(FrameKind::Snapshot(SymbolId(0)), m.snapshot(), raw, now());
-    let deadline = Instant::now() + WAIT;
-    while p.orders().open_count() == 0 {
-        assert!(Instant::now() < deadline, "no order placed: {:?}", p.counters());
-        let (bytes, _) = m.next_frame();
-        let raw = p.clock().raw();
-        p.on_frame(FrameKind::Stream, bytes, raw, now());
-        p.poll_live(now());
-        while rx.pop().is_ok() {}
-    }
-    pump(&mut p, &now, "the acks", |p| p.orders().open_orders().iter().all(|o| o.status == OrderStatus::New));
-    let o = placed.lock().unwrap()[0].clone();
+    let LiveOrder { mut p, mut rx, now, o, id } = live_order(&venue, &placed);
     let sign = if o.side == "BUY" { 1 } else { -1 };
-    let id = p.orders().open_orders().iter().find(|x| x.client_id.as_bytes() == o.cid.as_bytes()).expect("ours").id;
     let (filled, fills) = (|p: &Pipeline| p.orders().get_open(id).map(|x| x.filled), |p: &Pipeline| p.counters().fills);
     assert_eq!((filled(&p), fills(&p), p.position(SymbolId(0)).qty), (Some(Qty::ZERO), 0, Qty::ZERO));
 
