@@ -101,6 +101,9 @@ pub struct Counters {
     pub venue_down: u64,
     /// `order.cancel` answers (the order closes on its `CANCELED` execution report).
     pub cancels_acked: u64,
+    /// Acknowledged orders the venue answered "does not exist" for at reconciliation, closed
+    /// as expired.
+    pub unknown_to_venue: u64,
     /// Execution reports of orders that are not this engine's.
     pub foreign_reports: u64,
     /// Frames naming a symbol that is not configured.
@@ -801,13 +804,30 @@ impl Pipeline {
                 }
             }
             // A refused place, or a refused `order.status` of an order the venue never listed
-            // (it does not know it), closes a pending order; a refused cancel (e.g. the order
-            // had already filled) leaves it to its execution reports.
-            GatewayEvent::Rejected { request: RequestKind::Place | RequestKind::Query, client_id, code, .. } => {
+            // (it does not know it), closes a pending order as rejected; a refused cancel (e.g.
+            // the order had already filled) leaves it to its execution reports.
+            // The gateway reports a refused `order.status` only for "order does not exist"
+            // (-2013): an acknowledged order the venue neither lists nor knows cannot trade any
+            // more. Kept open, it would count against the open-order limit and in the
+            // strategies' pending quantity for ever: it is closed as expired (what it booked
+            // stays booked) and counted.
+            GatewayEvent::Rejected {
+                request: request @ (RequestKind::Place | RequestKind::Query),
+                client_id,
+                code,
+                ..
+            } => {
                 let Some(id) = Self::order_of(&client_id) else { return };
-                if self.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::PendingNew)
-                    && let Ok(o) = self.orders.close(id, OrderStatus::Rejected, code, ts_ns)
-                {
+                let Some(open) = self.orders.get_open(id).map(|o| o.status) else { return };
+                let status = match (open, request) {
+                    (OrderStatus::PendingNew, _) => OrderStatus::Rejected,
+                    (_, RequestKind::Query) => OrderStatus::Expired,
+                    _ => return,
+                };
+                if let Ok(o) = self.orders.close(id, status, code, ts_ns) {
+                    if status == OrderStatus::Expired {
+                        self.counters.unknown_to_venue += 1;
+                    }
                     self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
                 }
             }
@@ -1715,6 +1735,28 @@ mod tests {
         p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 5);
         assert!(p.orders.get_open(id).is_none(), "filled");
         assert_eq!((p.position(SymbolId(0)).qty, p.counters().fills), (q("0.002"), 3));
+    }
+
+    #[test]
+    fn an_acknowledged_order_the_venue_does_not_know_is_closed_as_expired() {
+        let (mut p, mut rx) = pipeline();
+        let (id, cid) = open_order(&mut p);
+        while rx.pop().is_ok() {}
+        let refused =
+            |request| GatewayEvent::Rejected { request, symbol: SymbolId(0), client_id: cid, status: 400, code: -2013 };
+        // A refused cancel or place of an acknowledged order leaves it to its reports.
+        p.on_gateway(refused(RequestKind::Cancel), 3);
+        p.on_gateway(refused(RequestKind::Place), 4);
+        assert!(p.orders.get_open(id).is_some_and(|o| o.status == OrderStatus::New));
+        // "Does not exist" to `order.status`: closed as expired, reported, counted.
+        p.on_gateway(refused(RequestKind::Query), 5);
+        assert!(p.orders.get_open(id).is_none());
+        assert_eq!(p.counters().unknown_to_venue, 1);
+        let update = std::iter::from_fn(|| rx.pop().ok()).find_map(|e| match e {
+            Event::OrderUpdate(u) => Some(u),
+            _ => None,
+        });
+        assert_eq!(update.map(|u| (u.id, u.status)), Some((id, OrderStatus::Expired)));
     }
 
     #[test]
