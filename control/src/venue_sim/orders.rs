@@ -47,6 +47,20 @@ fn symbol(p: &Params) -> Result<String, BinanceError> {
     Ok(s.to_ascii_uppercase())
 }
 
+/// The order a cancel or a status query names: `orderId`, `origClientOrderId`, or both (at
+/// least one).
+fn order_ref(p: &Params) -> Result<(Option<u64>, Option<String>), BinanceError> {
+    let order_id = match p.text("orderId") {
+        None => None,
+        Some(id) => Some(id.parse::<u64>().map_err(|_| BinanceError::illegal("orderId", "^[0-9]{1,20}$"))?),
+    };
+    let orig = client_id(p, "origClientOrderId")?;
+    if order_id.is_none() && orig.is_none() {
+        return Err(one_of("origClientOrderId", "orderId"));
+    }
+    Ok((order_id, orig))
+}
+
 /// A client order id parameter, checked against Binance's pattern.
 fn client_id(p: &Params, name: &str) -> Result<Option<String>, BinanceError> {
     let Some(c) = p.text(name) else { return Ok(None) };
@@ -235,14 +249,7 @@ pub fn cancel(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> {
     let now = now_ms();
     ctx.shared.creds.verify(p, now)?;
     let symbol = symbol(p)?;
-    let order_id = match p.text("orderId") {
-        None => None,
-        Some(id) => Some(id.parse::<u64>().map_err(|_| BinanceError::illegal("orderId", "^[0-9]{1,20}$"))?),
-    };
-    let orig = client_id(p, "origClientOrderId")?;
-    if order_id.is_none() && orig.is_none() {
-        return Err(one_of("origClientOrderId", "orderId"));
-    }
+    let (order_id, orig) = order_ref(p)?;
     let new_id = client_id(p, "newClientOrderId")?;
     let (o, orig) = ctx.shared.venue().cancel(&symbol, order_id, orig.as_deref(), new_id, now)?;
     Ok(Reply { result: cancel_result(&o, &orig, now).to_string(), weight: 1 })
@@ -264,14 +271,7 @@ pub fn cancel_all(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> 
 pub fn status(ctx: &mut Ctx<'_>, p: &Params) -> Result<Reply, BinanceError> {
     ctx.shared.creds.verify(p, now_ms())?;
     let symbol = symbol(p)?;
-    let order_id = match p.text("orderId") {
-        None => None,
-        Some(id) => Some(id.parse::<u64>().map_err(|_| BinanceError::illegal("orderId", "^[0-9]{1,20}$"))?),
-    };
-    let orig = client_id(p, "origClientOrderId")?;
-    if order_id.is_none() && orig.is_none() {
-        return Err(one_of("origClientOrderId", "orderId"));
-    }
+    let (order_id, orig) = order_ref(p)?;
     let venue = ctx.shared.venue();
     if !ctx.shared.books().knows(&symbol) {
         return Err(invalid_symbol());
