@@ -912,6 +912,27 @@ struct Placed {
     px: Px,
 }
 
+impl Placed {
+    /// The order an `order.place` request places.
+    fn from_request(req: &Req) -> Self {
+        Placed {
+            cid: req.p("newClientOrderId").to_string(),
+            side: req.p("side").to_string(),
+            qty: Qty::parse(req.p("quantity")).expect("quantity"),
+            px: Px::parse(req.p("price")).expect("price"),
+        }
+    }
+
+    /// The venue's view of this order (an `openOrders.status` entry or an `order.status`
+    /// result), `executed` of it done for `quote`.
+    fn json(&self, order_id: usize, status: &str, executed: Qty, quote: Amount) -> Value {
+        json!({"symbol": "BTCUSDT", "orderId": order_id, "orderListId": -1, "clientOrderId": self.cid,
+               "price": self.px.to_string(), "origQty": self.qty.to_string(), "executedQty": executed.to_string(),
+               "cummulativeQuoteQty": fmt8(quote), "status": status, "timeInForce": "GTC", "type": "LIMIT",
+               "side": self.side, "time": 1, "updateTime": 2})
+    }
+}
+
 /// `qty × px` in quote units, to 8 decimals (rounded down, as the venue prints it).
 fn quote8(px: Px, qty: Qty) -> String {
     fmt8(Amount::notional(px, qty))
@@ -1002,12 +1023,7 @@ fn an_order_finished_while_disconnected_books_the_missed_part_at_its_own_price()
     let rest_px = |o: &Placed| Px(o.px.raw() + 100_000_000);
     let venue = Venue::start(Box::new(move |req: &Req| match (req.conn, req.method.as_str()) {
         (1, "order.place") if req.signed_ok => {
-            seen.lock().unwrap().push(Placed {
-                cid: req.p("newClientOrderId").to_string(),
-                side: req.p("side").to_string(),
-                qty: Qty::parse(req.p("quantity")).expect("quantity"),
-                px: Px::parse(req.p("price")).expect("price"),
-            });
+            seen.lock().unwrap().push(Placed::from_request(req));
             None
         }
         // Reconnected: the first order is finished, so not listed; any other is still open.
@@ -1015,12 +1031,7 @@ fn an_order_finished_while_disconnected_books_the_missed_part_at_its_own_price()
             let list: Vec<Value> = seen.lock().unwrap()[1..]
                 .iter()
                 .enumerate()
-                .map(|(i, p)| {
-                    json!({"symbol": "BTCUSDT", "orderId": 1001 + i, "orderListId": -1, "clientOrderId": p.cid,
-                           "price": p.px.to_string(), "origQty": p.qty.to_string(), "executedQty": "0.00000000",
-                           "cummulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC",
-                           "type": "LIMIT", "side": p.side, "time": 1, "updateTime": 2})
-                })
+                .map(|(i, p)| p.json(1001 + i, "NEW", Qty::ZERO, Amount::ZERO))
                 .collect();
             Some(vec![ok(req, Value::Array(list))])
         }
@@ -1029,13 +1040,7 @@ fn an_order_finished_while_disconnected_books_the_missed_part_at_its_own_price()
             assert_eq!(req.p("origClientOrderId"), o.cid);
             let first = Qty(o.qty.raw() * 3 / 10);
             let quote = Amount::notional(o.px, first) + Amount::notional(rest_px(&o), Qty(o.qty.raw() - first.raw()));
-            Some(vec![ok(
-                req,
-                json!({"symbol": "BTCUSDT", "orderId": 1000, "orderListId": -1, "clientOrderId": o.cid,
-                       "price": o.px.to_string(), "origQty": o.qty.to_string(), "executedQty": o.qty.to_string(),
-                       "cummulativeQuoteQty": fmt8(quote), "status": "FILLED", "timeInForce": "GTC",
-                       "type": "LIMIT", "side": o.side, "time": 1, "updateTime": 3}),
-            )])
+            Some(vec![ok(req, o.json(1000, "FILLED", o.qty, quote))])
         }
         _ => None,
     }));
@@ -1097,13 +1102,7 @@ fn fill_made_while_disconnected(report_during_reconcile: bool) {
     let venue = Venue::start(Box::new(move |req: &Req| {
         match (req.conn, req.method.as_str()) {
             (1, "order.place") if req.signed_ok => {
-                let p = Placed {
-                    cid: req.p("newClientOrderId").to_string(),
-                    side: req.p("side").to_string(),
-                    qty: Qty::parse(req.p("quantity")).expect("quantity"),
-                    px: Px::parse(req.p("price")).expect("price"),
-                };
-                seen.lock().unwrap().push(p);
+                seen.lock().unwrap().push(Placed::from_request(req));
                 None // acknowledged as usual
             }
             (2, "account.status") if report_during_reconcile => {
@@ -1121,11 +1120,7 @@ fn fill_made_while_disconnected(report_during_reconcile: bool) {
                     .map(|(i, p)| {
                         let executed = if i == 0 { Qty(p.qty.raw() * 3 / 10) } else { Qty::ZERO };
                         let status = if i == 0 { "PARTIALLY_FILLED" } else { "NEW" };
-                        json!({"symbol": "BTCUSDT", "orderId": 1000 + i, "orderListId": -1, "clientOrderId": p.cid,
-                               "price": p.px.to_string(), "origQty": p.qty.to_string(),
-                               "executedQty": executed.to_string(), "cummulativeQuoteQty": quote8(p.px, executed),
-                               "status": status, "timeInForce": "GTC", "type": "LIMIT", "side": p.side,
-                               "time": 1, "updateTime": 2})
+                        p.json(1000 + i, status, executed, Amount::notional(p.px, executed))
                     })
                     .collect();
                 Some(vec![ok(req, Value::Array(list))])
