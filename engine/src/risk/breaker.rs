@@ -41,10 +41,8 @@ pub struct Breaker {
     daily_loss_limit: Amount,
     /// Drawdown from the peak that trips, parts per billion of the peak.
     max_drawdown_ppb: i128,
-    /// UTC day number (days since the epoch) of the last update; `None` before the first.
-    day: Option<u64>,
-    /// Start of the day after `day`, Unix ns (0 while `day` is `None`): an update before it
-    /// stays in the day without dividing its time.
+    /// Start of the UTC day after the last update's, Unix ns; 0 before the first update.
+    /// An update before it stays in its day without dividing its time.
     next_day_ns: u64,
     day_start: Amount,
     peak: Amount,
@@ -63,7 +61,6 @@ impl Breaker {
         let mut b = Self {
             daily_loss_limit,
             max_drawdown_ppb: ppb(max_drawdown_fraction),
-            day: None,
             next_day_ns: 0,
             day_start: capital,
             peak: capital,
@@ -123,21 +120,19 @@ impl Breaker {
     /// update, where the baseline set in `new`, or restored, stands for this day).
     #[cold]
     fn new_day(&mut self, ts_ns: u64, equity: Amount, out: &mut BreakerUpdate) {
-        let day = ts_ns / DAY_NS;
-        match self.day {
-            // Only when `next_day_ns` saturated (the last representable day).
-            Some(d) if d >= day => return,
-            Some(_) => {
-                self.set_day_start(equity);
-                out.day_rollover = true;
-            }
-            None => {}
+        // Saturated: the last representable day, which `ts_ns` is in already.
+        if self.next_day_ns == u64::MAX {
+            return;
         }
-        self.set_day(day);
+        if self.next_day_ns != 0 {
+            self.set_day_start(equity);
+            out.day_rollover = true;
+        }
+        self.set_day(ts_ns / DAY_NS);
     }
 
+    /// UTC day `day` (days since the epoch) is the current one.
     fn set_day(&mut self, day: u64) {
-        self.day = Some(day);
         self.next_day_ns = day.saturating_add(1).saturating_mul(DAY_NS);
     }
 
