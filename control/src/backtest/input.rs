@@ -391,6 +391,18 @@ fn put_level(buf: &mut Vec<u8>, px: Px, qty: Qty) {
     buf.extend_from_slice(b"\"]");
 }
 
+/// A combined-stream frame's opening for `names`' symbol: the stream name (lower case) with
+/// `kind` — the rest of the name, `data` and the event up to its time — the event time `ms` and
+/// the symbol (upper case), up to its closing quote (exclusive).
+fn put_head(buf: &mut Vec<u8>, names: &SymbolNames, kind: &[u8], ms: u64) {
+    buf.extend_from_slice(b"{\"stream\":\"");
+    buf.extend_from_slice(names.lower.as_bytes());
+    buf.extend_from_slice(kind);
+    put_u64(buf, ms);
+    buf.extend_from_slice(b",\"s\":\"");
+    buf.extend_from_slice(names.upper.as_bytes());
+}
+
 /// Frame writers of one symbol's synthetic stream.
 struct SymbolNames {
     upper: String,
@@ -421,12 +433,7 @@ impl SynthBook {
 
         let start = chunk.bytes.len();
         let b = &mut chunk.bytes;
-        b.extend_from_slice(b"{\"stream\":\"");
-        b.extend_from_slice(names.lower.as_bytes());
-        b.extend_from_slice(b"@trade\",\"data\":{\"e\":\"trade\",\"E\":");
-        put_u64(b, ms);
-        b.extend_from_slice(b",\"s\":\"");
-        b.extend_from_slice(names.upper.as_bytes());
+        put_head(b, names, b"@trade\",\"data\":{\"e\":\"trade\",\"E\":", ms);
         b.extend_from_slice(b"\",\"t\":");
         put_u64(b, t.id);
         b.extend_from_slice(b",\"p\":\"");
@@ -445,12 +452,7 @@ impl SynthBook {
         self.update_id += 1;
         let start = chunk.bytes.len();
         let b = &mut chunk.bytes;
-        b.extend_from_slice(b"{\"stream\":\"");
-        b.extend_from_slice(names.lower.as_bytes());
-        b.extend_from_slice(b"@depth@100ms\",\"data\":{\"e\":\"depthUpdate\",\"E\":");
-        put_u64(b, ms);
-        b.extend_from_slice(b",\"s\":\"");
-        b.extend_from_slice(names.upper.as_bytes());
+        put_head(b, names, b"@depth@100ms\",\"data\":{\"e\":\"depthUpdate\",\"E\":", ms);
         b.extend_from_slice(b"\",\"U\":");
         put_u64(b, self.update_id);
         b.extend_from_slice(b",\"u\":");
