@@ -172,7 +172,7 @@ impl DiffBuffer {
 /// decode → book → strategy → risk → exec over one frame at a time.
 pub struct Pipeline {
     clock: Clock,
-    symbols: Vec<Vec<u8>>,
+    symbols: Vec<SymbolKey>,
     scratch: DecodeScratch,
     books: Vec<Book>,
     diff_buf: Vec<DiffBuffer>,
@@ -224,30 +224,48 @@ pub struct Pipeline {
     throttle: Vec<[Throttle; RejectReason::COUNT]>,
 }
 
-/// `a == b` for symbol names, without a `bcmp` call for the usual lengths (4 to 16 bytes):
-/// two overlapping word compares.
+/// A symbol name as at most two words, so that finding a frame's symbol compares words instead
+/// of calling `bcmp` per configured symbol: names of 4 to 16 bytes (all of Binance's) are
+/// their length and two overlapping loads (first and last 8 bytes, or 4 and 4 below 8 bytes),
+/// which together cover every byte; other lengths keep their bytes and compare as slices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SymbolKey {
+    Words(usize, u64, u64),
+    Bytes(Vec<u8>),
+}
+
+impl SymbolKey {
+    /// The words of a 4-to-16-byte name, else `None`. Always inlined: it runs on every frame.
+    #[inline(always)]
+    fn words(s: &[u8]) -> Option<(usize, u64, u64)> {
+        if let (Some(a), Some(b)) = (s.first_chunk::<8>(), s.last_chunk::<8>())
+            && s.len() <= 16
+        {
+            return Some((s.len(), u64::from_ne_bytes(*a), u64::from_ne_bytes(*b)));
+        }
+        if let (Some(a), Some(b)) = (s.first_chunk::<4>(), s.last_chunk::<4>())
+            && s.len() < 8
+        {
+            return Some((s.len(), u32::from_ne_bytes(*a).into(), u32::from_ne_bytes(*b).into()));
+        }
+        None
+    }
+
+    fn new(name: &[u8]) -> Self {
+        match Self::words(name) {
+            Some((n, a, b)) => SymbolKey::Words(n, a, b),
+            None => SymbolKey::Bytes(name.to_vec()),
+        }
+    }
+}
+
+/// The index of `name` among `keys`, which [`SymbolKey::new`] made from the configured names.
 #[inline(always)]
-fn same_symbol(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+fn find_symbol(keys: &[SymbolKey], name: &[u8]) -> Option<usize> {
+    match SymbolKey::words(name) {
+        Some(w) => keys.iter().position(|k| matches!(k, SymbolKey::Words(n, a, b) if (*n, *a, *b) == w)),
+        None => keys.iter().position(|k| matches!(k, SymbolKey::Bytes(b) if b.as_slice() == name)),
     }
-    if let (Some(a0), Some(a1), Some(b0), Some(b1)) =
-        (a.first_chunk::<8>(), a.last_chunk::<8>(), b.first_chunk::<8>(), b.last_chunk::<8>())
-        && a.len() <= 16
-    {
-        return (u64::from_ne_bytes(*a0) ^ u64::from_ne_bytes(*b0))
-            | (u64::from_ne_bytes(*a1) ^ u64::from_ne_bytes(*b1))
-            == 0;
-    }
-    if let (Some(a0), Some(a1), Some(b0), Some(b1)) =
-        (a.first_chunk::<4>(), a.last_chunk::<4>(), b.first_chunk::<4>(), b.last_chunk::<4>())
-        && a.len() < 8
-    {
-        return (u32::from_ne_bytes(*a0) ^ u32::from_ne_bytes(*b0))
-            | (u32::from_ne_bytes(*a1) ^ u32::from_ne_bytes(*b1))
-            == 0;
-    }
-    a == b
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -261,7 +279,7 @@ impl Pipeline {
         let n = cfg.symbols.len();
         Self {
             clock: Clock::new(),
-            symbols: cfg.symbols.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            symbols: cfg.symbols.iter().map(|s| SymbolKey::new(s.as_bytes())).collect(),
             scratch: DecodeScratch::with_capacity(BOOK_LEVELS),
             books: (0..n).map(|_| Book::with_capacity(BOOK_LEVELS)).collect(),
             diff_buf: (0..n).map(|_| DiffBuffer::new()).collect(),
@@ -379,7 +397,7 @@ impl Pipeline {
 
     #[inline]
     fn symbol_index(&self, name: &[u8]) -> Option<usize> {
-        self.symbols.iter().position(|s| same_symbol(s, name))
+        find_symbol(&self.symbols, name)
     }
 
     /// Processes one frame received at raw clock value `recv_raw`, with decision time `ts_ns`
@@ -1603,28 +1621,28 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn same_symbol_is_equality(a in proptest::collection::vec(0u8..4, 0..24), b in proptest::collection::vec(0u8..4, 0..24)) {
-            proptest::prop_assert_eq!(same_symbol(&a, &b), a == b);
-            proptest::prop_assert!(same_symbol(&a, &a));
+        fn find_symbol_is_the_position_of_the_equal_name(
+            names in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..20), 1..5),
+            name in proptest::collection::vec(0u8..3, 0..20),
+        ) {
+            let keys: Vec<SymbolKey> = names.iter().map(|n| SymbolKey::new(n)).collect();
+            proptest::prop_assert_eq!(find_symbol(&keys, &name), names.iter().position(|n| *n == name));
+            for (i, n) in names.iter().enumerate() {
+                proptest::prop_assert_eq!(find_symbol(&keys, n), names.iter().position(|m| m == n));
+                proptest::prop_assert!(find_symbol(&keys, n).is_some_and(|j| j <= i));
+            }
         }
     }
 
     #[test]
-    fn same_symbol_on_names() {
-        for (a, b, eq) in [
-            ("BTCUSDT", "BTCUSDT", true),
-            ("BTCUSDT", "BTCUSDC", false),
-            ("BTCUSDT", "ETHUSDT", false),
-            ("1000SATSUSDT", "1000SATSUSDT", true),
-            ("1000SATSUSDT", "1000SATSUSDC", false),
-            ("ABCDEFGHIJKLMNOPQR", "ABCDEFGHIJKLMNOPQR", true),
-            ("ABCDEFGHIJKLMNOPQR", "ABCDEFGHIJKLMNOPQX", false),
-            ("BNB", "BNB", true),
-            ("BNB", "BNC", false),
-            ("", "", true),
-            ("BTCUSDT", "BTCUSD", false),
-        ] {
-            assert_eq!(same_symbol(a.as_bytes(), b.as_bytes()), eq, "{a} vs {b}");
+    fn find_symbol_on_names() {
+        let names = ["BTCUSDT", "1000SATSUSDT", "ABCDEFGHIJKLMNOPQR", "BNB", "", "ETHUSDT"];
+        let keys: Vec<SymbolKey> = names.iter().map(|n| SymbolKey::new(n.as_bytes())).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(find_symbol(&keys, n.as_bytes()), Some(i), "{n}");
+        }
+        for other in ["BTCUSDC", "BTCUSD", "1000SATSUSDC", "ABCDEFGHIJKLMNOPQX", "BNC", "BN", "ETHUSD", "BTCUSDTX"] {
+            assert_eq!(find_symbol(&keys, other.as_bytes()), None, "{other}");
         }
     }
 
