@@ -89,13 +89,9 @@ pub fn mid2_to_f64(mid2: i64) -> f64 {
 pub fn round_half_away(x: f64) -> i64 {
     let t = x as i64;
     let frac = x - t as f64;
-    if frac >= 0.5 {
-        t + 1
-    } else if frac <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
+    // Without branches: the fraction of an aggregate signal is a coin toss, and a branch on it
+    // would be mispredicted on every other tick, after the whole chain of signals it depends on.
+    t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5)
 }
 
 /// `v` as `f64` without the `__floattidf` call: one conversion when `v` fits in `i64`, else high
