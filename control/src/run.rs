@@ -147,6 +147,7 @@ fn open_store(cfg: &Config) -> Result<(Option<Store>, Restore), Failure> {
                 day_start = b.map(|b| b.day_start.to_string()),
                 peak = b.map(|b| b.peak.to_string()),
                 next_order_id = restore.next_order_id,
+                orders_today = restore.orders_sent.len(),
                 "store open; engine state restored"
             );
             Ok((Some(store), restore))

@@ -763,7 +763,8 @@ impl Pipeline {
 
     /// Takes over the state of a previous run, before the first frame: positions (their realized
     /// PnL counts as unattributed: no strategy of this run earned it) and last marks, the
-    /// breakers and the kill-switch latch, and the next order id. Nothing changes on an error.
+    /// breakers and the kill-switch latch, the next order id, and the day's order send times
+    /// (the order-rate limits). Nothing changes on an error.
     pub fn restore(&mut self, r: &Restore) -> Result<(), RestoreError> {
         r.validate(self.positions.len())?;
         for p in &r.positions {
@@ -772,7 +773,7 @@ impl Pipeline {
             self.positions[i] = p.position;
             self.marks[i] = p.mark;
         }
-        self.risk.restore(&self.positions, &self.marks, r.breaker);
+        self.risk.restore(&self.positions, &self.marks, r.breaker, &r.orders_sent);
         self.next_order_id = self.next_order_id.max(r.next_order_id);
         Ok(())
     }

@@ -4,7 +4,9 @@
 //!
 //! What comes back: each symbol's position (quantity, exact cost basis, realized PnL and fees)
 //! and its last mark; the circuit breakers' baselines (the day's starting equity with the UTC day
-//! it belongs to, the equity peak) and the kill-switch latch; the next order id. A restart never
+//! it belongs to, the equity peak) and the kill-switch latch; the next order id; the send times
+//! of the current UTC day's orders, which count against the venue's order-rate limits (a restart
+//! does not reset the day's order count nor the 10-second window). A restart never
 //! clears a tripped kill switch nor the day's loss budget: the breaker resumes from the stored
 //! baseline when the stored day is the current one, and takes the equity at its first update as
 //! the new day's baseline otherwise (a day rollover, reported as one).
@@ -26,6 +28,10 @@ pub struct Restore {
     /// The first order id this run may use: above every id sent before, so order ids (and the
     /// live client ids built from them) never repeat across restarts. 0 and 1 both mean 1.
     pub next_order_id: u64,
+    /// Send times (Unix ns, as the risk manager stamped them) of the orders sent on the current
+    /// UTC day before the restart, oldest first: replayed into the order-rate throttle, so the
+    /// day's count and the 10-second window carry over.
+    pub orders_sent: Vec<u64>,
 }
 
 /// One symbol's position as stored.
@@ -60,12 +66,14 @@ pub enum RestoreError {
     DuplicateSymbol(u16),
     #[error("the restored position of symbol #{0} is flat but has a cost basis, or has negative fees")]
     InconsistentPosition(u16),
+    #[error("the restored order send times are not in order (#{0} is earlier than the one before it)")]
+    UnorderedSendTimes(usize),
 }
 
 impl Restore {
     /// Nothing to take over: the engine starts as on a first start.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.breaker.is_none() && self.next_order_id <= 1
+        self.positions.is_empty() && self.breaker.is_none() && self.next_order_id <= 1 && self.orders_sent.is_empty()
     }
 
     /// Checks the restore against `symbols` configured symbols.
@@ -82,6 +90,10 @@ impl Restore {
             if (pos.qty.is_zero() && pos.cost != Amount::ZERO) || pos.fees < Amount::ZERO {
                 return Err(RestoreError::InconsistentPosition(id));
             }
+        }
+        // The throttle's window is binary-searched: its times must not go backwards.
+        if let Some(k) = self.orders_sent.windows(2).position(|w| w[1] < w[0]) {
+            return Err(RestoreError::UnorderedSendTimes(k + 1));
         }
         Ok(())
     }
@@ -113,5 +125,10 @@ mod tests {
         let flat_with_cost = Restore { positions: vec![pos(0, 0, 7)], ..Restore::default() };
         assert_eq!(flat_with_cost.validate(1), Err(RestoreError::InconsistentPosition(0)));
         assert!(!Restore { next_order_id: 9, ..Restore::default() }.is_empty());
+        let sent = Restore { orders_sent: vec![5, 5, 7], ..Restore::default() };
+        assert!(!sent.is_empty());
+        assert_eq!(sent.validate(1), Ok(()));
+        let backwards = Restore { orders_sent: vec![5, 8, 7, 9], ..Restore::default() };
+        assert_eq!(backwards.validate(1), Err(RestoreError::UnorderedSendTimes(2)));
     }
 }

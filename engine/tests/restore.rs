@@ -81,8 +81,13 @@ fn a_restored_trip_holds_and_the_restored_position_is_reported_then_flattened() 
             tripped: Some(KillCause::DailyLoss),
         }),
         next_order_id: 42,
+        // The built-in market starts at 00:00 UTC, so both orders are yesterday's: the one sent
+        // 2 s ago still fills the 10-second window, the day's count starts again at 0.
+        orders_sent: vec![t0 - 3_600_000_000_000, t0 - 2_000_000_000],
     };
     p.restore(&restore).expect("restore");
+    assert_eq!(p.risk().order_usage(t0), (1, 0));
+    assert_eq!(p.risk().order_usage(t0 - 1), (1, 2));
     assert_eq!(p.position(SymbolId(0)), &long());
     assert_eq!(p.state().kill_switch, Some(KillCause::DailyLoss));
     // The restored realized PnL is nobody's of this run.
@@ -141,8 +146,10 @@ fn a_bad_restore_changes_nothing() {
             tripped: Some(KillCause::Drawdown),
         }),
         next_order_id: 7,
+        orders_sent: vec![5, 6],
     };
     assert_eq!(p.restore(&bad), Err(RestoreError::UnknownSymbol(3)));
     assert_eq!(p.position(SymbolId(0)), &Position::default());
+    assert_eq!(p.risk().order_usage(6), (0, 0));
     assert_eq!(p.state().kill_switch, None);
 }

@@ -178,7 +178,12 @@ impl Store {
         let run_id = conn.last_insert_rowid();
         let state = State::load(&conn, symbols).context("cannot read the stored state")?;
         let max_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM orders", [], |r| r.get(0))?;
-        let restore = state.restore(u64::try_from(max_id).unwrap_or(0) + 1);
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let sent =
+            orders_sent_since(&conn, now_ns / codec::DAY_NS * codec::DAY_NS).context("cannot read the day's orders")?;
+        let restore = state.restore(u64::try_from(max_id).unwrap_or(0) + 1, sent);
         for (symbol, qty) in &state.foreign {
             tracing::warn!(
                 %symbol,
@@ -356,6 +361,22 @@ impl Store {
         }
         true
     }
+}
+
+/// Send times of the stored orders sent at `since_ns` or later, oldest first (the order-rate
+/// throttle's carry-over; Binance's daily order limit keeps every day's count at most a few
+/// hundred thousand). A time the column cannot hold as u64 (a negative one) is skipped.
+pub fn orders_sent_since(conn: &rusqlite::Connection, since_ns: u64) -> rusqlite::Result<Vec<u64>> {
+    let mut stmt =
+        conn.prepare("SELECT created_ns FROM orders WHERE created_ns >= ?1 ORDER BY created_ns, run_id, id")?;
+    let rows = stmt.query_map([codec::int(since_ns)], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for t in rows {
+        if let Ok(t) = u64::try_from(t?) {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 /// Holds an exclusive advisory lock on the database file for as long as the returned file is

@@ -212,9 +212,10 @@ impl State {
         Ok(state)
     }
 
-    /// What the engine takes over: positions of configured symbols, the breakers, and the next
-    /// order id (`next_order_id`, above every stored one).
-    pub fn restore(&self, next_order_id: u64) -> Restore {
+    /// What the engine takes over: positions of configured symbols, the breakers, the next
+    /// order id (`next_order_id`, above every stored one), and the send times of the day's
+    /// orders (`orders_sent`, oldest first).
+    pub fn restore(&self, next_order_id: u64, orders_sent: Vec<u64>) -> Restore {
         Restore {
             positions: self
                 .positions
@@ -231,6 +232,7 @@ impl State {
                 tripped: r.kill,
             }),
             next_order_id,
+            orders_sent,
         }
     }
 

@@ -233,6 +233,37 @@ fn records_land_in_their_tables_and_the_next_open_restores_them() {
     assert_eq!(count(&read(&path), "SELECT count(*) FROM runs"), 2);
 }
 
+/// The day's orders (by the wall clock at open) come back, oldest first, for the order-rate
+/// throttle; earlier days' do not. A version-1 store made before the send-time index gets it.
+#[test]
+fn the_next_open_restores_the_send_times_of_todays_orders() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let today = now / codec::DAY_NS * codec::DAY_NS;
+    let (store, restore) = open(&path);
+    assert!(restore.orders_sent.is_empty());
+    offer_all(
+        &store,
+        &[
+            order(1, Side::Buy, 1_000_000, today - 1),
+            order(2, Side::Buy, 1_000_000, today + 2),
+            order(3, Side::Sell, 1_000_000, today + 1),
+        ],
+    );
+    assert!(store.close(Duration::from_secs(10)));
+    {
+        let db = Connection::open(&path).expect("rw");
+        db.execute_batch("DROP INDEX orders_created").expect("drop the index");
+    }
+    let (store, restore) = open(&path);
+    assert_eq!(restore.orders_sent, vec![today + 1, today + 2]);
+    assert_eq!(restore.validate(2), Ok(()));
+    assert!(store.close(Duration::from_secs(10)));
+    let db = read(&path);
+    assert_eq!(count(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'orders_created'"), 1, "index restored");
+}
+
 #[test]
 fn rearm_clears_the_latch_and_a_rollover_moves_the_day() {
     let dir = tempfile::tempdir().expect("dir");

@@ -10,9 +10,20 @@ use hft_shared::Px;
 
 impl RiskManager {
     /// Takes over `positions` (index = symbol), priced at `marks` (zero: unknown, realized PnL
-    /// only, as before a symbol's first quote), and the stored breaker state. Without one the
-    /// breakers keep their first-start baselines (`capital.total`).
-    pub fn restore(&mut self, positions: &[Position], marks: &[Px], breaker: Option<BreakerState>) {
+    /// only, as before a symbol's first quote), the stored breaker state, and the send times of
+    /// the day's orders (non-decreasing), which the order-rate throttle counts as if this run
+    /// had sent them. Without a breaker state the breakers keep their first-start baselines
+    /// (`capital.total`).
+    pub fn restore(
+        &mut self,
+        positions: &[Position],
+        marks: &[Px],
+        breaker: Option<BreakerState>,
+        orders_sent: &[u64],
+    ) {
+        for &t in orders_sent {
+            self.rate.record(t);
+        }
         for (i, pos) in positions.iter().enumerate().take(self.pnl.len()) {
             let mark = marks.get(i).copied().unwrap_or(Px::ZERO);
             let pnl = if mark.raw() > 0 { pos.realized_net() + pos.unrealized(mark) } else { pos.realized_net() };
@@ -65,7 +76,7 @@ mod tests {
     fn positions_enter_equity_at_their_marks() {
         let mut r = manager();
         let positions = [long(), Position::default()];
-        r.restore(&positions, &[Px::from_int(51_000), Px::ZERO], None);
+        r.restore(&positions, &[Px::from_int(51_000), Px::ZERO], None, &[]);
         // 10 000 + 100 realized net + 0.1 × 1 000 unrealized.
         assert_eq!(r.pnl_total, amt(200));
         // Without a stored breaker state: first-start baselines.
@@ -80,7 +91,7 @@ mod tests {
         let mut r = manager();
         let b = BreakerState { day: TODAY, day_start: amt(10_300), peak: amt(10_400), tripped: None };
         let positions = [long(), Position::default()];
-        r.restore(&positions, &[Px::ZERO, Px::ZERO], Some(b));
+        r.restore(&positions, &[Px::ZERO, Px::ZERO], Some(b), &[]);
         assert_eq!(r.breaker().equity(), amt(10_100));
         // Today's budget is 500 from 10 300: 9 800 trips. No rollover on the first update.
         let u = r.mark(0, &positions[0], Px::from_int(47_000), T0);
@@ -100,7 +111,7 @@ mod tests {
             tripped: Some(KillCause::Drawdown),
         };
         let positions = [long(), Position::default()];
-        r.restore(&positions, &[Px::ZERO, Px::ZERO], Some(yesterday));
+        r.restore(&positions, &[Px::ZERO, Px::ZERO], Some(yesterday), &[]);
         assert_eq!(r.kill_switch(), Some(KillCause::Drawdown), "the latch survives the restart");
         let u = r.mark(0, &positions[0], Px::from_int(50_000), T0);
         assert!(u.day_rollover, "yesterday's baseline is not today's budget");
@@ -141,10 +152,57 @@ mod tests {
         let mut r = manager();
         let b =
             BreakerState { day: TODAY, day_start: amt(10_000), peak: amt(10_000), tripped: Some(KillCause::Drawdown) };
-        r.restore(&[], &[], Some(b));
+        r.restore(&[], &[], Some(b), &[]);
         // A loss that would trip the daily breaker reports nothing new: the latch holds its cause.
         let u = r.mark(0, &long(), Px::from_int(40_000), T0);
         assert_eq!(u.tripped, None);
         assert_eq!(r.kill_switch(), Some(KillCause::Drawdown));
+    }
+
+    /// A restart inside the day (and inside a 10-second window) keeps counting the orders sent
+    /// before it: the order that would go past either limit is refused, the one just under it
+    /// passes.
+    #[test]
+    fn the_days_orders_count_against_the_rate_limits_after_a_restart() {
+        let cfg = Config::from_toml_str(
+            "symbols = ['BTCUSDT']\n[capital]\ntotal = 100000.0\nreserve = 0.0\n\
+             [risk]\norders_per_10s = 3\norders_per_day = 5\nduplicate_window_ms = 0\n",
+            &|_| None,
+        )
+        .expect("config");
+        let s = 1_000_000_000;
+        let (positions, marks) = ([Position::default()], [Px::from_int(50_000)]);
+        let view = RiskView {
+            positions: &positions,
+            marks: &marks,
+            mid: Px::from_int(50_000),
+            open_orders: 0,
+            backpressure: false,
+            market_ok: true,
+        };
+        let buy = Intent {
+            symbol: 0,
+            side: Side::Buy,
+            qty: Qty(100_000),
+            px: Px::from_int(50_000),
+            reduce_only: false,
+            limit: false,
+        };
+
+        // Yesterday's order does not count; today's three, two of them in the last 10 s, do.
+        let mut r = RiskManager::new(&cfg);
+        r.restore(&positions, &marks, None, &[T0 - DAY_NS, T0 - 30 * s, T0 - 9 * s, T0 - 8 * s]);
+        assert_eq!(r.order_usage(T0), (2, 3));
+        // The 10-second window: one more now (3rd in the window), not a 4th.
+        assert_eq!(r.check(&buy, &view, T0), Ok(()));
+        assert_eq!(r.check(&buy, &view, T0 + 1), Err(RejectReason::RateLimit));
+        // The day: the 5th passes once the window has room, the 6th does not, whenever.
+        assert_eq!(r.check(&buy, &view, T0 + 2 * s), Ok(()));
+        assert_eq!(r.order_usage(T0 + 2 * s).1, 5);
+        assert_eq!(r.check(&buy, &view, T0 + 60 * s), Err(RejectReason::RateLimit));
+        // Without the restored times the same run would have had room for five more today.
+        let mut fresh = RiskManager::new(&cfg);
+        fresh.restore(&positions, &marks, None, &[]);
+        assert_eq!(fresh.order_usage(T0), (0, 0));
     }
 }
