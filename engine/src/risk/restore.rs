@@ -72,6 +72,23 @@ mod tests {
         p
     }
 
+    /// The market at a 50 000 mid, with nothing else in the way of an order.
+    fn view_at_50k<'a>(positions: &'a [Position], marks: &'a [Px]) -> RiskView<'a> {
+        RiskView { positions, marks, mid: Px::from_int(50_000), open_orders: 0, backpressure: false, market_ok: true }
+    }
+
+    /// A market buy of 0.001 at 50 000.
+    fn buy_at_50k() -> Intent {
+        Intent {
+            symbol: 0,
+            side: Side::Buy,
+            qty: Qty(100_000),
+            px: Px::from_int(50_000),
+            reduce_only: false,
+            limit: false,
+        }
+    }
+
     #[test]
     fn positions_enter_equity_at_their_marks() {
         let mut r = manager();
@@ -122,22 +139,8 @@ mod tests {
         // Tripped: nothing that increases exposure passes, a reduction does.
         let positions = [long(), Position::default()];
         let marks = [Px::from_int(50_000), Px::ZERO];
-        let view = RiskView {
-            positions: &positions,
-            marks: &marks,
-            mid: Px::from_int(50_000),
-            open_orders: 0,
-            backpressure: false,
-            market_ok: true,
-        };
-        let buy = Intent {
-            symbol: 0,
-            side: Side::Buy,
-            qty: Qty(100_000),
-            px: Px::from_int(50_000),
-            reduce_only: false,
-            limit: false,
-        };
+        let view = view_at_50k(&positions, &marks);
+        let buy = buy_at_50k();
         assert_eq!(r.check(&buy, &view, T0 + 1), Err(RejectReason::KillSwitch));
         let sell = Intent { side: Side::Sell, ..buy };
         assert_eq!(r.check(&sell, &view, T0 + 2), Ok(()));
@@ -172,22 +175,8 @@ mod tests {
         .expect("config");
         let s = 1_000_000_000;
         let (positions, marks) = ([Position::default()], [Px::from_int(50_000)]);
-        let view = RiskView {
-            positions: &positions,
-            marks: &marks,
-            mid: Px::from_int(50_000),
-            open_orders: 0,
-            backpressure: false,
-            market_ok: true,
-        };
-        let buy = Intent {
-            symbol: 0,
-            side: Side::Buy,
-            qty: Qty(100_000),
-            px: Px::from_int(50_000),
-            reduce_only: false,
-            limit: false,
-        };
+        let view = view_at_50k(&positions, &marks);
+        let buy = buy_at_50k();
 
         // Yesterday's order does not count; today's three, two of them in the last 10 s, do.
         let mut r = RiskManager::new(&cfg);
