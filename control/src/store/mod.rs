@@ -161,14 +161,14 @@ impl Store {
         }
         let lock = lock(path)?;
         let conn = schema::open(path, sync)?;
+        // The start of the run: its row's time, and the UTC day whose orders the throttle counts.
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         conn.execute(
             "INSERT INTO runs (started_ms, mode, version, symbols) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![
-                codec::int(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
-                ),
+                codec::int(now_ns / 1_000_000),
                 mode.as_str(),
                 env!("CARGO_PKG_VERSION"),
                 symbols.join(","),
@@ -178,9 +178,6 @@ impl Store {
         let run_id = conn.last_insert_rowid();
         let state = State::load(&conn, symbols).context("cannot read the stored state")?;
         let max_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM orders", [], |r| r.get(0))?;
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let sent =
             orders_sent_since(&conn, now_ns / codec::DAY_NS * codec::DAY_NS).context("cannot read the day's orders")?;
         let restore = state.restore(u64::try_from(max_id).unwrap_or(0) + 1, sent);
