@@ -65,14 +65,6 @@ fn ok(port: u16, path: &str) -> Value {
     body
 }
 
-fn wait_for(what: &str, within: Duration, run: &Running, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < within, "{what}: not within {within:?}; stderr:\n{}", run.stderr_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
@@ -114,7 +106,7 @@ fn the_control_api_end_to_end() {
     let root = ok(port, "/");
     assert_eq!((root["name"].as_str(), root["mode"].as_str()), (Some("hft"), Some("paper")), "{root}");
     assert_eq!(root["version"], env!("CARGO_PKG_VERSION"));
-    wait_for("ready with a valid book", Duration::from_secs(30), &run, || {
+    run.wait_until("ready with a valid book", Duration::from_secs(30), || {
         let (status, h) = get(port, "/health");
         status == 200 && h["book_valid"]["BTCUSDT"] == true
     });
@@ -123,7 +115,7 @@ fn the_control_api_end_to_end() {
 
     // The WebSocket sees the engine trade: stats and orders pushed, stats changing.
     let mut ws = ws_connect(port);
-    wait_for("orders and fills", Duration::from_secs(30), &run, || {
+    run.wait_until("orders and fills", Duration::from_secs(30), || {
         let s = ok(port, "/stats");
         n(&s["orders"]) >= 3 && n(&s["fills"]) >= 1
     });
@@ -253,7 +245,7 @@ fn the_control_api_end_to_end() {
     let after = ok(port, "/latency");
     assert_eq!(n(&after["tick_to_order"]["count"]), 0, "{after}");
     assert!(n(&after["decode"]["count"]) < n(&before["decode"]["count"]), "{before} -> {after}");
-    wait_for("decode measured again", Duration::from_secs(5), &run, || n(&ok(port, "/latency")["decode"]["count"]) > 0);
+    run.wait_until("decode measured again", Duration::from_secs(5), || n(&ok(port, "/latency")["decode"]["count"]) > 0);
     let (status, body) = send(port, "DELETE", "/latency", Some(TOKEN));
     assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
     assert_eq!(n(&ok(port, "/latency")["tick_to_order"]["count"]), 0);

@@ -368,13 +368,7 @@ fn engine_pins_to_a_core_outside_the_process_cpu_mask() {
     let banner = running.line_with("API http://", Duration::from_secs(20));
     // The API answers before the engine's first report (503 "starting"): wait until it is ready.
     let port = port_after(&banner, "http://");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (mut status, mut health) = get(port, "/health");
-    while status != 200 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        (status, health) = get(port, "/health");
-    }
-    assert_eq!(status, 200, "{health}; stderr:\n{}", running.stderr_text());
+    running.wait_until("/health ready", Duration::from_secs(20), || get(port, "/health").0 == 200);
     let threads = thread_affinities(running.child.id());
     let hot: Vec<_> = threads.iter().filter(|(name, _)| name == "hft-hot").collect();
     assert_eq!(hot.len(), 1, "{threads:?}");

@@ -70,17 +70,13 @@ impl Running {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Everything written to stderr so far, once it contains `marker` or `within` has passed.
-    /// Stderr is read by a background thread, so what a process wrote just before exiting may
-    /// not have been read yet when [`Running::wait_exit`] returns.
-    pub fn stderr_with(&self, marker: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let text = self.stderr_text();
-            if text.contains(marker) || Instant::now() >= deadline {
-                return text;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Polls `cond` every 50 ms until it holds; fails the test, with stderr, if it does not
+    /// within `within`.
+    pub fn wait_until(&self, what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < within, "{what}: not within {within:?}; stderr:\n{}", self.stderr_text());
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
