@@ -7,10 +7,11 @@
 //! ready. An `order.status` is only ever answered by the order's state or by `-2013` (the venue
 //! does not know the order); any other refusal leaves the order's fate unknown, so the query is
 //! kept and the connection dropped, to be asked again by the next reconciliation — never
-//! reported as an order the venue does not have (it may have filled). A lost connection reports [`GatewayEvent::Lost`] for each request in flight and
-//! [`GatewayEvent::Disconnected`], then reconnects after a capped exponential backoff with jitter
-//! (reset only once a connection reaches `Ready`, so a venue that accepts the socket and refuses
-//! the subscription is retried ever more slowly), and subscribes and reconciles again.
+//! reported as an order the venue does not have (it may have filled). A lost connection reports
+//! [`GatewayEvent::Lost`] for each request in flight and [`GatewayEvent::Disconnected`], then
+//! reconnects after a capped exponential backoff with jitter (reset only once a connection
+//! reaches `Ready`, so a venue that accepts the socket and refuses the subscription is retried
+//! ever more slowly), and subscribes and reconciles again.
 //!
 //! Rate limits: every answer's `rateLimits` updates a table of venue counts; requests sent since
 //! are added locally. `place` is refused with [`SendError::Throttled`] while an `ORDERS` count has
