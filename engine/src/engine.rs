@@ -629,6 +629,12 @@ impl Pipeline {
         if decision.is_some() {
             self.counters.signals += 1;
         }
+        // No strategy active with a weight: nothing decides a target, so the position is held
+        // as it is (a restart with every strategy off must not sell what it restored); going
+        // flat is the operator's `flatten`, or the kill switch's.
+        if self.orch.contributors() == 0 {
+            return 0;
+        }
         let target = self.orch.target(i);
         // Target quantity priced at the touch we would trade at, rounded down to the lot.
         let touch = if target > 0.0 { q.ask } else { q.bid };

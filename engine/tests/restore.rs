@@ -153,3 +153,52 @@ fn a_bad_restore_changes_nothing() {
     assert_eq!(p.risk().order_usage(6), (0, 0));
     assert_eq!(p.state().kill_switch, None);
 }
+
+/// Regression: with every strategy off, the aggregate target was 0 and the first quote after a
+/// restart sent a market order selling the whole restored position. With no strategy to decide
+/// a target the position is held; once one is activated, trading resumes from it.
+#[test]
+fn a_restart_with_every_strategy_off_holds_the_restored_position() {
+    let mut cfg = config();
+    let s = &mut cfg.strategies;
+    (s.momentum.enabled, s.meanreversion.enabled, s.breakout.enabled, s.marketmaking.enabled) =
+        (false, false, false, false);
+    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
+    let mut p = Pipeline::new(&cfg, tx);
+    let mut market = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
+    let t0 = market.market_time_ns();
+    let start = Px::from_f64(cfg.market.start_price).expect("price");
+    let restore = Restore {
+        positions: vec![RestoredPosition { symbol: SymbolId(0), position: long(), mark: start }],
+        breaker: None,
+        next_order_id: 1,
+        orders_sent: Vec::new(),
+    };
+    p.restore(&restore).expect("restore");
+    let raw = p.clock().raw();
+    p.on_frame(FrameKind::Snapshot(SymbolId(0)), market.snapshot(), raw, t0);
+    // Frames until `frames` have passed; the orders sent and the last frame's time.
+    let mut run = |p: &mut Pipeline, frames: usize| {
+        let (mut orders, mut last) = (Vec::new(), t0);
+        for _ in 0..frames {
+            let (bytes, ts) = market.next_frame();
+            let raw = p.clock().raw();
+            p.on_frame(FrameKind::Stream, bytes, raw, ts);
+            orders.extend(drain(&mut rx).orders);
+            last = ts;
+        }
+        (orders, last)
+    };
+    let (orders, ts) = run(&mut p, 20_000);
+    assert_eq!(orders, Vec::new(), "no strategy, no order");
+    assert_eq!(p.position(SymbolId(0)), &long());
+
+    p.on_command(
+        hft_shared::msg::Command {
+            seq: 1,
+            kind: hft_shared::msg::CommandKind::Activate(hft_shared::StrategyKind::Momentum),
+        },
+        ts,
+    );
+    assert!(!run(&mut p, 20_000).0.is_empty(), "momentum trades from the restored position");
+}

@@ -308,6 +308,12 @@ impl Orchestrator {
         (self.norm, self.contributors) = normalised_weights(self.slots.map(|s| (s.active, s.weight)));
     }
 
+    /// Bit `k` set when strategy `k` is active with a positive weight: it counts in the
+    /// aggregate. Zero: no strategy has a say, so there is no target to trade toward.
+    pub fn contributors(&self) -> u8 {
+        self.contributors
+    }
+
     /// Bit `k` set when strategy `k` is active.
     pub fn active_mask(&self) -> u8 {
         self.slots.iter().enumerate().filter(|(_, s)| s.active).fold(0, |m, (i, _)| m | (1 << i))
