@@ -1,5 +1,5 @@
 //! `hft gate`: the go-live criteria, judged from a backtest result (`--result FILE`, what
-//! `hft backtest --json` prints) or from the store's paper and shadow account; and the check
+//! `hft backtest --json` prints) or from the store's paper and shadow accounts; and the check
 //! that live mode runs before it starts.
 //!
 //! Criteria (all must pass): at least [`MIN_TRADES`] trades; Sharpe above [`MIN_SHARPE`]; max
@@ -32,7 +32,7 @@ pub const MIN_KILL_TRIPS: u64 = 1;
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct GateArgs {
     /// A backtest result (`hft backtest --json` output; for a sweep, its rank-1 variant) to
-    /// judge instead of the store's paper and shadow account.
+    /// judge instead of the store's paper and shadow accounts.
     #[arg(long, value_name = "FILE")]
     pub result: Option<PathBuf>,
 }
@@ -165,7 +165,7 @@ pub fn run(args: GateArgs, config: Option<PathBuf>) -> Result<(), Failure> {
             let s = store::performance(&path, &[Mode::Paper, Mode::Shadow], cfg.capital.total).map_err(|e| {
                 Failure::usage(e.context("no --result given: the gate judges the store's paper account"))
             })?;
-            tracing::info!(runs = s.runs, fills = s.metrics.fills, "judging the store's paper and shadow account");
+            tracing::info!(runs = s.runs, fills = s.metrics.fills, "judging the store's paper and shadow accounts");
             let e = Evidence {
                 trades: s.metrics.trades,
                 sharpe: s.metrics.sharpe,

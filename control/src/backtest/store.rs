@@ -9,8 +9,9 @@
 //! `hft run` at start-up, or a blocking task of the API); allocates.
 //!
 //! Differences from a backtest: the marks are the fill prices (the store keeps no market data),
-//! so equity moves only at fills; fills of all the runs of the selected modes form one account
-//! (positions carry over restarts, as the engine restores them).
+//! so equity moves only at fills; the fills of all the runs of the selected modes are one
+//! capital, on which each mode holds its own positions (positions carry over the restarts of a
+//! mode, as the engine restores them, and never from one mode to another).
 
 use super::metrics::{Day, Fill, Ledger, Metrics};
 use crate::store::codec::parse_amount;
@@ -73,7 +74,8 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
         .context("reading runs")?;
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT f.ts_ns, f.run_id, f.order_id, f.symbol, f.side, f.px_e8, f.qty_e8, f.fee, o.decision_px_e8 \
+            "SELECT f.ts_ns, f.run_id, f.order_id, r.mode || ' ' || f.symbol, f.side, f.px_e8, f.qty_e8, f.fee, \
+             o.decision_px_e8 \
              FROM fills f JOIN runs r ON r.id = f.run_id \
              LEFT JOIN orders o ON o.run_id = f.run_id AND o.id = f.order_id \
              WHERE r.mode IN ({list}) ORDER BY f.ts_ns, f.id"
@@ -127,7 +129,7 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
     })
 }
 
-/// The store's paper and shadow account (simulated fills): what the go-live gate judges, and
+/// The store's paper and shadow accounts (simulated fills): what the go-live gate judges, and
 /// what an API endpoint can serve (`modes`: which runs to include).
 pub fn performance(path: &Path, modes: &[Mode], capital: f64) -> anyhow::Result<Stored> {
     let conn = open(path)?;
@@ -213,7 +215,7 @@ pub mod tests {
         let conn = crate::store::schema::open(&path, hft_shared::config::StoreSync::Normal).unwrap();
         conn.execute_batch(
             "INSERT INTO runs (id, started_ms, mode, version, symbols) VALUES
-               (1, 0, 'paper', 'x', 'BTCUSDT'), (2, 0, 'live', 'x', 'BTCUSDT');
+               (1, 0, 'paper', 'x', 'BTCUSDT'), (2, 0, 'live', 'x', 'BTCUSDT'), (3, 0, 'shadow', 'x', 'BTCUSDT');
              INSERT INTO orders (run_id, id, symbol, side, kind, tif, px_e8, qty_e8, decision_px_e8, strategies,
                reduce_only, status, created_ns, updated_ns, tick_to_order_ns) VALUES
                (1, 1, 'BTCUSDT', 'BUY', 'MARKET', 'IOC', 0, 100000000, 9900000000, 1, 0, 'FILLED', 0, 0, 0),
@@ -222,14 +224,21 @@ pub mod tests {
                last, ts_ns) VALUES
                (1, 1, 'BTCUSDT', 'BUY', 'TAKER', 10000000000, 100000000, '0.1', 100000000, '-0.1', 1, 1723075200000000000),
                (1, 2, 'BTCUSDT', 'SELL', 'TAKER', 11000000000, 100000000, '0.11', 0, '9.79', 1, 1723075230000000000),
-               (2, 1, 'BTCUSDT', 'BUY', 'TAKER', 10000000000, 100000000, '0.1', 100000000, '-0.1', 1, 1723075240000000000);
+               (2, 1, 'BTCUSDT', 'BUY', 'TAKER', 10000000000, 100000000, '0.1', 100000000, '-0.1', 1, 1723075240000000000),
+               (3, 1, 'BTCUSDT', 'SELL', 'TAKER', 10500000000, 100000000, '0.105', -100000000, '-0.105', 1,
+                1723075210000000000);
              INSERT INTO risk_events (kind, detail, value, ts_ns) VALUES ('kill_switch', 'drawdown', 0, 1);",
         )
         .unwrap();
         drop(conn);
-        let s = performance(&path, &[Mode::Paper, Mode::Shadow], 1000.0).unwrap();
+        let s = performance(&path, &[Mode::Paper], 1000.0).unwrap();
         assert_eq!((s.runs, s.metrics.trades, s.metrics.wins, s.kill_switch_trips), (1, 1, 1, 1));
         assert!((s.metrics.total_pnl - 9.79).abs() < 1e-9, "{}", s.metrics.total_pnl);
+        // Each mode is its own account: shadow's sell between paper's buy and sell opens a short
+        // of its own (costing its fee) instead of closing paper's long.
+        let s = performance(&path, &[Mode::Paper, Mode::Shadow], 1000.0).unwrap();
+        assert_eq!((s.runs, s.metrics.trades, s.metrics.wins), (2, 1, 1));
+        assert!((s.metrics.total_pnl - 9.685).abs() < 1e-9, "{}", s.metrics.total_pnl);
         // Bought 1 above the decision mid (100 vs 99): slippage 1; sold at it: 0.
         assert!((s.metrics.slippage - 1.0).abs() < 1e-9, "{}", s.metrics.slippage);
         let live = performance(&path, &[Mode::Live], 1000.0).unwrap();

@@ -40,6 +40,12 @@
 //!   baseline is restored when it belongs to the current UTC day; the peak always. Figures from
 //!   the periodic risk snapshot (peak, equity) are as of the last committed snapshot
 //!   (`engine.snapshot_ms`).
+//! * **One account per mode.** Positions, the risk state and the daily summaries are kept per
+//!   trading mode (`paper`, `shadow`, `live`), and so is the day's order count the throttle takes
+//!   back: a run restores only what runs of its own mode recorded. One store can hold a paper
+//!   account, a shadow account and the live one (and the gate's verdict) without a live engine
+//!   ever taking over a simulated position, loss baseline or kill-switch latch. Orders, fills and
+//!   runs stay in one history (each run's row names its mode).
 //! * **One writer.** The writer holds an exclusive `flock` on the database file while it runs: a
 //!   second `hft` on the same file refuses to start. Readers (`sqlite3`, reports) may read at any
 //!   time; a reader never blocks the writer (WAL).
@@ -176,10 +182,10 @@ impl Store {
         )
         .context("cannot write to the database")?;
         let run_id = conn.last_insert_rowid();
-        let state = State::load(&conn, symbols).context("cannot read the stored state")?;
+        let state = State::load(&conn, mode.as_str(), symbols).context("cannot read the stored state")?;
         let max_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM orders", [], |r| r.get(0))?;
-        let sent =
-            orders_sent_since(&conn, now_ns / codec::DAY_NS * codec::DAY_NS).context("cannot read the day's orders")?;
+        let sent = orders_sent_since(&conn, now_ns / codec::DAY_NS * codec::DAY_NS, mode)
+            .context("cannot read the day's orders")?;
         let restore = state.restore(u64::try_from(max_id).unwrap_or(0) + 1, sent);
         for (symbol, qty) in &state.foreign {
             tracing::warn!(
@@ -360,13 +366,16 @@ impl Store {
     }
 }
 
-/// Send times of the stored orders sent at `since_ns` or later, oldest first (the order-rate
-/// throttle's carry-over; Binance's daily order limit keeps every day's count at most a few
-/// hundred thousand). A time the column cannot hold as u64 (a negative one) is skipped.
-pub fn orders_sent_since(conn: &rusqlite::Connection, since_ns: u64) -> rusqlite::Result<Vec<u64>> {
-    let mut stmt =
-        conn.prepare("SELECT created_ns FROM orders WHERE created_ns >= ?1 ORDER BY created_ns, run_id, id")?;
-    let rows = stmt.query_map([codec::int(since_ns)], |r| r.get::<_, i64>(0))?;
+/// Send times of the orders that runs of `mode` sent at `since_ns` or later, oldest first (the
+/// order-rate throttle's carry-over: the venue counts a live account's orders, never the
+/// simulated ones; Binance's daily order limit keeps every day's count at most a few hundred
+/// thousand). A time the column cannot hold as u64 (a negative one) is skipped.
+pub fn orders_sent_since(conn: &rusqlite::Connection, since_ns: u64, mode: Mode) -> rusqlite::Result<Vec<u64>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.created_ns FROM orders o JOIN runs r ON r.id = o.run_id \
+         WHERE o.created_ns >= ?1 AND r.mode = ?2 ORDER BY o.created_ns, o.run_id, o.id",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![codec::int(since_ns), mode.as_str()], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for t in rows {
         if let Ok(t) = u64::try_from(t?) {

@@ -3,6 +3,10 @@
 //! of each batch. The same load gives the engine its [`Restore`], so what the engine resumes from
 //! and what the writer continues from are one state.
 //!
+//! Those rows are kept per *account*, the trading mode (`paper`, `shadow`, `live`): a run reads
+//! and writes only its own mode's, so a live engine never takes over a position, a loss baseline
+//! or a kill-switch latch that simulated fills made, nor the other way round.
+//!
 //! Start-up (load) and the writer thread (everything else); allocates.
 
 use super::codec::{self, parse_amount};
@@ -96,6 +100,8 @@ const DAYS_KEPT: usize = 3;
 /// Everything the writer keeps up to date.
 #[derive(Debug, Clone)]
 pub struct State {
+    /// The account: the run's mode (`Mode::as_str`).
+    pub mode: &'static str,
     /// Configured symbol names; index = `SymbolId`.
     pub symbols: Vec<String>,
     /// Per configured symbol; `None` until the symbol has a row.
@@ -128,11 +134,12 @@ fn u64_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
 }
 
 impl State {
-    /// Reads the rows of `conn` for a run trading `symbols`. A row that does not read back
-    /// exactly (corrupt text, an unknown kill cause) is an error: the engine must not start on
-    /// a state it cannot trust.
-    pub fn load(conn: &Connection, symbols: &[String]) -> anyhow::Result<State> {
+    /// Reads the rows of account `mode` in `conn` for a run trading `symbols`. A row that does
+    /// not read back exactly (corrupt text, an unknown kill cause) is an error: the engine must
+    /// not start on a state it cannot trust.
+    pub fn load(conn: &Connection, mode: &'static str, symbols: &[String]) -> anyhow::Result<State> {
         let mut state = State {
+            mode,
             symbols: symbols.to_vec(),
             positions: vec![None; symbols.len()],
             foreign: Vec::new(),
@@ -140,9 +147,10 @@ impl State {
             days: BTreeMap::new(),
         };
         let mut stmt = conn.prepare(
-            "SELECT symbol, qty_e8, cost, realized, fees, mark_e8, fills, updated_ns FROM positions ORDER BY symbol",
+            "SELECT symbol, qty_e8, cost, realized, fees, mark_e8, fills, updated_ns FROM positions WHERE mode = ?1 \
+             ORDER BY symbol",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([mode])?;
         while let Some(row) = rows.next()? {
             let symbol: String = row.get(0)?;
             let what = |col: &str| format!("positions.{col} of {symbol}");
@@ -171,8 +179,8 @@ impl State {
         }
         state.risk = conn
             .query_row(
-                "SELECT day, day_start, peak, equity, kill_switch, kill_ns, updated_ns FROM risk_state WHERE id = 1",
-                [],
+                "SELECT day, day_start, peak, equity, kill_switch, kill_ns, updated_ns FROM risk_state WHERE mode = ?1",
+                [mode],
                 |row| {
                     Ok((
                         u64_col(row, 0)?,
@@ -240,7 +248,7 @@ impl State {
     pub fn day(&mut self, conn: &Connection, day: u64) -> anyhow::Result<&mut Daily> {
         Ok(match self.days.entry(day) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(load_day(conn, day)?),
+            Entry::Vacant(e) => e.insert(load_day(conn, self.mode, day)?),
         })
     }
 
@@ -248,34 +256,14 @@ impl State {
     /// [`State::written`] once the transaction has committed.
     pub fn flush(&self, conn: &Connection) -> anyhow::Result<()> {
         for (i, p) in self.positions.iter().enumerate() {
-            let Some(p) = p.filter(|p| p.dirty) else { continue };
-            let unrealized = if p.mark.raw() > 0 { p.pos.unrealized(p.mark) } else { Amount::ZERO };
-            conn.prepare_cached(
-                "INSERT INTO positions (symbol, qty_e8, cost, avg_px_e8, realized, fees, realized_net, mark_e8, \
-                 unrealized, fills, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT(symbol) DO UPDATE SET qty_e8 = excluded.qty_e8, cost = excluded.cost, \
-                 avg_px_e8 = excluded.avg_px_e8, realized = excluded.realized, fees = excluded.fees, \
-                 realized_net = excluded.realized_net, mark_e8 = excluded.mark_e8, \
-                 unrealized = excluded.unrealized, fills = excluded.fills, updated_ns = excluded.updated_ns",
-            )?
-            .execute(params![
-                self.symbols[i],
-                p.pos.qty.raw(),
-                codec::amount(p.pos.cost),
-                p.pos.avg_px().raw(),
-                codec::amount(p.pos.realized),
-                codec::amount(p.pos.fees),
-                codec::amount(p.pos.realized_net()),
-                p.mark.raw(),
-                codec::amount(unrealized),
-                codec::int(p.fills),
-                codec::int(p.updated_ns),
-            ])?;
+            if let Some(p) = p.filter(|p| p.dirty) {
+                write_position(conn, self.mode, &self.symbols[i], &p)?;
+            }
         }
         if let Some(r) = self.risk.filter(|r| r.dirty) {
             conn.prepare_cached(
-                "INSERT INTO risk_state (id, day, day_start, peak, equity, kill_switch, kill_ns, updated_ns) \
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET day = excluded.day, \
+                "INSERT INTO risk_state (mode, day, day_start, peak, equity, kill_switch, kill_ns, updated_ns) \
+                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(mode) DO UPDATE SET day = excluded.day, \
                  day_start = excluded.day_start, peak = excluded.peak, equity = excluded.equity, \
                  kill_switch = excluded.kill_switch, kill_ns = excluded.kill_ns, updated_ns = excluded.updated_ns",
             )?
@@ -287,14 +275,16 @@ impl State {
                 r.kill.map(KillCause::code),
                 r.kill_ns.map(codec::int),
                 codec::int(r.updated_ns),
+                self.mode,
             ])?;
         }
         for (&day, d) in self.days.iter().filter(|(_, d)| d.dirty) {
             let opt = |a: Option<Amount>| a.map(codec::amount);
             conn.prepare_cached(
-                "INSERT INTO daily_summaries (day, orders, fills, rejects, volume, fees, realized, kill_trips, \
+                "INSERT INTO daily_summaries (mode, day, orders, fills, rejects, volume, fees, realized, kill_trips, \
                  equity_open, equity_close, equity_high, equity_low, max_drawdown) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(day) DO UPDATE SET \
+                 VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT(mode, day) DO UPDATE SET \
                  orders = excluded.orders, fills = excluded.fills, rejects = excluded.rejects, \
                  volume = excluded.volume, fees = excluded.fees, realized = excluded.realized, \
                  kill_trips = excluded.kill_trips, equity_open = excluded.equity_open, \
@@ -315,6 +305,7 @@ impl State {
                 opt(d.equity_high),
                 opt(d.equity_low),
                 d.max_drawdown,
+                self.mode,
             ])?;
         }
         Ok(())
@@ -337,13 +328,41 @@ impl State {
     }
 }
 
-fn load_day(conn: &Connection, day: u64) -> anyhow::Result<Daily> {
+/// Writes (inserts or replaces) the `positions` row of `symbol` in account `mode`.
+pub fn write_position(conn: &Connection, mode: &str, symbol: &str, p: &PosRow) -> rusqlite::Result<()> {
+    let unrealized = if p.mark.raw() > 0 { p.pos.unrealized(p.mark) } else { Amount::ZERO };
+    conn.prepare_cached(
+        "INSERT INTO positions (mode, symbol, qty_e8, cost, avg_px_e8, realized, fees, realized_net, mark_e8, \
+         unrealized, fills, updated_ns) VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT(mode, symbol) DO UPDATE SET qty_e8 = excluded.qty_e8, cost = excluded.cost, \
+         avg_px_e8 = excluded.avg_px_e8, realized = excluded.realized, fees = excluded.fees, \
+         realized_net = excluded.realized_net, mark_e8 = excluded.mark_e8, \
+         unrealized = excluded.unrealized, fills = excluded.fills, updated_ns = excluded.updated_ns",
+    )?
+    .execute(params![
+        symbol,
+        p.pos.qty.raw(),
+        codec::amount(p.pos.cost),
+        p.pos.avg_px().raw(),
+        codec::amount(p.pos.realized),
+        codec::amount(p.pos.fees),
+        codec::amount(p.pos.realized_net()),
+        p.mark.raw(),
+        codec::amount(unrealized),
+        codec::int(p.fills),
+        codec::int(p.updated_ns),
+        mode,
+    ])?;
+    Ok(())
+}
+
+fn load_day(conn: &Connection, mode: &str, day: u64) -> anyhow::Result<Daily> {
     let date = codec::date(day);
     let mut stmt = conn.prepare_cached(
         "SELECT orders, fills, rejects, volume, fees, realized, kill_trips, equity_open, equity_close, \
-         equity_high, equity_low, max_drawdown FROM daily_summaries WHERE day = ?1",
+         equity_high, equity_low, max_drawdown FROM daily_summaries WHERE mode = ?1 AND day = ?2",
     )?;
-    let mut rows = stmt.query([&date])?;
+    let mut rows = stmt.query([mode, &date])?;
     let Some(row) = rows.next()? else { return Ok(Daily::default()) };
     let what = |col: &str| format!("daily_summaries.{col} of {date}");
     Ok(Daily {

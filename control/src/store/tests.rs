@@ -370,3 +370,62 @@ fn a_locked_database_holds_records_back_and_loses_none() {
     assert_eq!(count(&db, "SELECT count(*) FROM fills") as u64, id);
     assert_eq!(count(&db, "SELECT qty_e8 FROM positions WHERE symbol = 'BTCUSDT'") as u64, 100 * id);
 }
+
+/// One store, two accounts: what a paper run records (position, latch, the day's orders) is not
+/// what a live run on the same file starts from, and the paper account is still there for the
+/// next paper run. Order ids stay unique across both.
+#[test]
+fn each_mode_restores_only_its_own_account() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let open_as = |mode| Store::open_at(&path, StoreSync::Full, &symbols(), mode, QUEUE).expect("store opens");
+
+    let (store, _) = open(&path);
+    let mut paper = Fills(Position::default());
+    offer_all(
+        &store,
+        &[
+            snapshot(amt(10_000), amt(10_000), amt(10_000), None, now),
+            order(1, Side::Buy, 1_000_000, now + 1),
+            paper.fill(1, Side::Buy, 60_000, 1_000_000, true, now + 2),
+            risk(RiskEventKind::KillSwitch(KillCause::Drawdown), 9_000, now + 3),
+        ],
+    );
+    assert!(store.close(Duration::from_secs(10)));
+
+    let (store, restore) = open_as(Mode::Live);
+    assert!(
+        restore.positions.is_empty() && restore.breaker.is_none() && restore.orders_sent.is_empty(),
+        "live takes over nothing of paper's: {restore:?}"
+    );
+    assert_eq!(restore.next_order_id, 2);
+    let mut live = Fills(Position::default());
+    offer_all(
+        &store,
+        &[
+            snapshot(amt(5_000), amt(5_000), amt(5_000), None, now + 10),
+            order(2, Side::Sell, 300_000, now + 11),
+            live.fill(2, Side::Sell, 61_000, 300_000, true, now + 12),
+        ],
+    );
+    assert!(store.close(Duration::from_secs(10)));
+
+    let (store, restore) = open(&path);
+    assert_eq!(restore.positions.len(), 1);
+    assert_eq!(restore.positions[0].position, paper.0, "paper's own position, untouched by live's fill");
+    assert_eq!(restore.breaker.map(|b| (b.tripped, b.peak)), Some((Some(KillCause::Drawdown), amt(10_000))));
+    assert_eq!(restore.orders_sent, vec![now + 1]);
+    assert_eq!(restore.next_order_id, 3);
+    assert!(store.close(Duration::from_secs(10)));
+
+    let (store, restore) = open_as(Mode::Live);
+    assert_eq!(restore.positions[0].position, live.0);
+    assert_eq!(restore.breaker.map(|b| (b.tripped, b.peak)), Some((None, amt(5_000))));
+    assert_eq!(restore.orders_sent, vec![now + 11]);
+    assert!(store.close(Duration::from_secs(10)));
+
+    let db = read(&path);
+    assert_eq!(count(&db, "SELECT count(*) FROM positions WHERE symbol = 'BTCUSDT'"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM daily_summaries"), 2, "a summary per mode for the day");
+}
