@@ -64,12 +64,16 @@ fn long() -> Position {
     p
 }
 
+/// A pipeline on `cfg`, its event ring, and the built-in market it trades.
+fn engine(cfg: &Config) -> (Pipeline, rtrb::Consumer<Event>, SyntheticMarket) {
+    let (tx, rx) = rtrb::RingBuffer::new(1 << 16);
+    (Pipeline::new(cfg, tx), rx, SyntheticMarket::new(&synthetic_params(cfg)[0]))
+}
+
 #[test]
 fn a_restored_trip_holds_and_the_restored_position_is_reported_then_flattened() {
     let cfg = config();
-    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
-    let mut p = Pipeline::new(&cfg, tx);
-    let mut market = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
+    let (mut p, mut rx, mut market) = engine(&cfg);
     let t0 = market.market_time_ns();
     let start = Px::from_f64(cfg.market.start_price).expect("price");
     let restore = Restore {
@@ -163,9 +167,7 @@ fn a_restart_with_every_strategy_off_holds_the_restored_position() {
     let s = &mut cfg.strategies;
     (s.momentum.enabled, s.meanreversion.enabled, s.breakout.enabled, s.marketmaking.enabled) =
         (false, false, false, false);
-    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
-    let mut p = Pipeline::new(&cfg, tx);
-    let mut market = SyntheticMarket::new(&synthetic_params(&cfg)[0]);
+    let (mut p, mut rx, mut market) = engine(&cfg);
     let t0 = market.market_time_ns();
     let start = Px::from_f64(cfg.market.start_price).expect("price");
     let restore = Restore {
