@@ -498,6 +498,7 @@ pub mod fixtures {
             px: Px::from_int(60_000),
             qty: Qty::from_raw(1_000_000),
             fee: hft_shared::Amount(fee),
+            base_fee: Qty::ZERO,
             position,
             realized: hft_shared::Amount(realized),
             ts_ns,

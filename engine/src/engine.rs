@@ -27,7 +27,7 @@ use hft_shared::config::{Config, LIVE_CONFIRMATION, Mode, StrategyOrderType};
 use hft_shared::msg::{
     BookLevel, CmdOutcome, Command, CommandAck, CommandKind, EngineState, Event, FeedEvent, FeedState, FillEvent,
     Heartbeat, LatencySnapshot, Liquidity, OrderEvent, OrderStatus, PositionSnapshot, RejectEvent, RejectReason,
-    RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot,
+    RiskEvent, RiskEventKind, RiskSnapshot, Stage, StatsSnapshot, StrategySnapshot, moved_qty,
 };
 use hft_shared::{Amount, OrderId, OrderKind, Px, Qty, Side, StrategyKind, SymbolId, TimeInForce};
 
@@ -117,6 +117,9 @@ pub struct Counters {
     pub diffs_dropped: u64,
     /// Connection notices from a live source.
     pub feed_notices: u64,
+    /// Live fills whose commission was charged in an asset that is neither the symbol's base nor
+    /// its quote (BNB): it is not in the fees nor the PnL.
+    pub unpriced_fees: u64,
 }
 
 impl Counters {
@@ -173,6 +176,8 @@ impl DiffBuffer {
 pub struct Pipeline {
     clock: Clock,
     symbols: Vec<SymbolKey>,
+    /// Binance names of the symbols (base asset then quote asset), by `SymbolId`.
+    names: Vec<Box<[u8]>>,
     scratch: DecodeScratch,
     books: Vec<Book>,
     diff_buf: Vec<DiffBuffer>,
@@ -280,6 +285,7 @@ impl Pipeline {
         Self {
             clock: Clock::new(),
             symbols: cfg.symbols.iter().map(|s| SymbolKey::new(s.as_bytes())).collect(),
+            names: cfg.symbols.iter().map(|s| s.as_bytes().into()).collect(),
             scratch: DecodeScratch::with_capacity(BOOK_LEVELS),
             books: (0..n).map(|_| Book::with_capacity(BOOK_LEVELS)).collect(),
             diff_buf: (0..n).map(|_| DiffBuffer::new()).collect(),
@@ -933,7 +939,28 @@ impl Pipeline {
         };
         // A total past the order's quantity is not ours to book beyond it.
         let qty = missed.min(o.qty.raw() - o.filled.raw());
-        self.live_fill(id, o.symbol, o.side, px, Qty(qty), Amount::ZERO, maker, ts_ns);
+        self.live_fill(id, o.symbol, o.side, px, Qty(qty), (Amount::ZERO, Qty::ZERO), maker, ts_ns);
+    }
+
+    /// A trade's commission as (fee in the quote asset, the part of it taken in the base asset).
+    /// Binance takes it in the asset the trade pays out — a buy's in the base asset, a sell's in
+    /// the quote asset — or in BNB when the account pays fees in BNB. A Binance symbol's name is
+    /// its base asset then its quote asset, which tells the two apart; a commission in any other
+    /// asset has no price here: booked as no fee, and counted.
+    fn commission(&mut self, symbol: SymbolId, r: &ExecutionReport) -> (Amount, Qty) {
+        let (c, asset) = (r.commission, r.commission_asset.as_bytes());
+        let name = self.names.get(symbol.index()).map_or(&[][..], |n| &n[..]);
+        if c.raw() <= 0 || asset.is_empty() {
+            (Amount::ZERO, Qty::ZERO)
+        } else if name.len() > asset.len() && name.starts_with(asset) {
+            (Amount::notional(r.last_px, c), c)
+        } else if name.len() > asset.len() && name.ends_with(asset) {
+            // 1e-8 quote units.
+            (Amount::from_fixed8(c.raw()), Qty::ZERO)
+        } else {
+            self.counters.unpriced_fees += 1;
+            (Amount::ZERO, Qty::ZERO)
+        }
     }
 
     /// A user-data execution report of one of our orders.
@@ -954,8 +981,7 @@ impl Pipeline {
                 }
             }
             ExecType::Trade => {
-                // Commission in the quote asset (what venue-sim and BNB-less USDT pairs charge).
-                let fee = Amount::from_fixed8(r.commission.raw());
+                let fee = self.commission(symbol, r);
                 // The report's cumulative totals (`z`, `Z`) count what was booked already:
                 // fills before this trade whose reports were lost (they went to a dropped
                 // connection) and that nothing booked yet are booked first; then this trade,
@@ -980,6 +1006,8 @@ impl Pipeline {
     }
 
     /// Books a live fill of order `id`: the order table, the position, attribution, breakers.
+    /// `fee`: (in the quote asset, the part of it taken in the base asset; see
+    /// [`Self::commission`]).
     #[allow(clippy::too_many_arguments)]
     fn live_fill(
         &mut self,
@@ -988,10 +1016,11 @@ impl Pipeline {
         side: Side,
         px: Px,
         qty: Qty,
-        fee: Amount,
+        fee: (Amount, Qty),
         maker: bool,
         ts_ns: u64,
     ) {
+        let (fee, base_fee) = fee;
         let Ok(o) = self.orders.fill(id, px, qty, fee, ts_ns) else { return };
         self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
         let liquidity = if maker { Liquidity::Maker } else { Liquidity::Taker };
@@ -1002,7 +1031,7 @@ impl Pipeline {
             o.shares,
             px,
             qty,
-            fee,
+            (fee, base_fee),
             liquidity,
             o.status == OrderStatus::Filled,
             ts_ns,
@@ -1049,7 +1078,19 @@ impl Pipeline {
         };
         self.sink.emit(Event::OrderUpdate(o.update()), ts_ns);
         let ReportKind::Fill(f) = r.kind else { return };
-        self.book_fill(r.symbol, r.side, r.id, o.shares, f.px, f.qty, f.fee, f.liquidity, f.last, r.ts_ns, ts_ns);
+        self.book_fill(
+            r.symbol,
+            r.side,
+            r.id,
+            o.shares,
+            f.px,
+            f.qty,
+            (f.fee, Qty::ZERO),
+            f.liquidity,
+            f.last,
+            r.ts_ns,
+            ts_ns,
+        );
     }
 
     /// A fill of order `id` reaches the position: fill event, attributed PnL, breakers.
@@ -1062,7 +1103,7 @@ impl Pipeline {
         shares: [u32; StrategyKind::COUNT],
         px: Px,
         qty: Qty,
-        fee: Amount,
+        (fee, base_fee): (Amount, Qty),
         liquidity: Liquidity,
         last: bool,
         fill_ts_ns: u64,
@@ -1071,7 +1112,7 @@ impl Pipeline {
         let i = symbol.index();
         let realized_before = self.positions[i].realized_net();
         let pos = &mut self.positions[i];
-        pos.on_fill(side, px, qty, fee);
+        pos.on_fill(side, px, moved_qty(side, qty, base_fee), fee);
         self.counters.fills += 1;
         let fill = FillEvent {
             order: id,
@@ -1082,6 +1123,7 @@ impl Pipeline {
             px,
             qty,
             fee,
+            base_fee,
             position: pos.qty,
             realized: pos.realized_net(),
             ts_ns: fill_ts_ns,
@@ -1350,6 +1392,7 @@ impl Pipeline {
             telemetry_dropped: self.sink.telemetry_dropped,
             audit_parked: self.sink.parked_total,
             book_gaps: c.book_gaps,
+            unpriced_fees: c.unpriced_fees,
             ts_ns,
         };
         self.sink.emit(Event::Stats(stats), ts_ns);
@@ -1710,6 +1753,60 @@ mod tests {
             maker: true,
             event_time_ms: 1,
             trade_time_ms: 1,
+        }
+    }
+
+    /// Binance takes a buy's commission in the base asset: the account receives the quantity
+    /// less it, and the engine's position must match (else a flatten sells more than is there).
+    /// A sell's is in the quote asset; BNB has no price here and is counted. Then a sell with a
+    /// base-asset commission (BNB fees on a BNB pair) gives up the quantity plus it.
+    #[test]
+    fn a_commission_moves_the_position_or_the_fees_by_its_asset() {
+        let q = |s: &str| Qty::parse(s).expect("qty");
+        let sym = |s: &[u8]| Sym::new(s).expect("sym");
+        let (mut p, mut rx) = pipeline();
+        let (id, cid) = open_order(&mut p);
+        let mut trade = report(cid, ExecType::Trade, OrderStatus::PartiallyFilled, "0.001");
+        (trade.commission, trade.commission_asset) = (q("0.000001"), sym(b"BTC"));
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 3);
+        let pos = *p.position(SymbolId(0));
+        // 0.000001 BTC at 60 000 is 0.06 USDT.
+        assert_eq!((pos.qty, pos.fees), (q("0.000999"), Amount::from_fixed8(6_000_000)));
+        assert_eq!(pos.cost, Amount::notional(Px::from_int(60_000), q("0.000999")), "bought 0.000999 at 60 000");
+        let o = p.orders.get_open(id).copied().expect("open");
+        assert_eq!((o.filled, o.fees), (q("0.001"), Amount::from_fixed8(6_000_000)), "the order filled 0.001");
+        let fill = std::iter::from_fn(|| rx.pop().ok())
+            .find_map(|e| if let Event::Fill(f) = e { Some(f) } else { None })
+            .expect("a fill event");
+        assert_eq!(
+            (fill.qty, fill.base_fee, fill.moved(), fill.position),
+            (q("0.001"), q("0.000001"), q("0.000999"), q("0.000999"))
+        );
+
+        // The second half with the commission in USDT: 0.06 of fee, the full quantity.
+        trade.cum_qty = q("0.002");
+        (trade.commission, trade.commission_asset, trade.status) = (q("0.06"), sym(b"USDT"), OrderStatus::Filled);
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 4);
+        let pos = *p.position(SymbolId(0));
+        assert_eq!((pos.qty, pos.fees), (q("0.001999"), Amount::from_fixed8(12_000_000)));
+        assert_eq!(p.counters().unpriced_fees, 0);
+
+        // A sell paying BNB on BTCUSDT: no fee booked, counted; on BNBUSDT (base BNB) the
+        // account gives up the quantity plus the commission.
+        for (symbol, name, moved, unpriced) in [(0, &b"BTCUSDT"[..], "0.001", 1), (1, b"BNBUSDT", "0.00101", 1)] {
+            let cfg = Config::from_toml_str("symbols = ['BTCUSDT', 'BNBUSDT']\n", &|_| None).expect("config");
+            let (tx, _rx) = rtrb::RingBuffer::new(4096);
+            let mut p = Pipeline::new(&cfg, tx);
+            let ev = OrderEvent { symbol: SymbolId(symbol), side: Side::Sell, ..order_event(OrderId(7)) };
+            let cid = p.orders.insert(&ev, 0, [0; StrategyKind::COUNT]).expect("insert");
+            let mut sell = report(cid, ExecType::Trade, OrderStatus::PartiallyFilled, "0.001");
+            (sell.symbol, sell.side, sell.commission, sell.commission_asset) =
+                (sym(name), Side::Sell, q("0.00001"), sym(b"BNB"));
+            p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(symbol), report: sell }, 3);
+            let pos = *p.position(SymbolId(symbol));
+            let fee = if symbol == 1 { Amount::notional(Px::from_int(60_000), q("0.00001")) } else { Amount::ZERO };
+            assert_eq!((pos.qty, pos.fees), (Qty(-q(moved).raw()), fee), "{}", String::from_utf8_lossy(name));
+            assert_eq!(p.counters().unpriced_fees, unpriced - symbol as u64);
         }
     }
 

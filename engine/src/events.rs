@@ -142,6 +142,7 @@ mod tests {
             px: Px::ONE,
             qty: Qty::ONE,
             fee: Amount::ZERO,
+            base_fee: Qty::ZERO,
             position: Qty::ONE,
             realized: Amount::ZERO,
             ts_ns: 0,

@@ -162,6 +162,9 @@ pub struct Stats {
     pub rejects: u64,
     pub rejects_by_reason: Ordered<&'static str, u64>,
     pub book_gaps: u64,
+    /// Live fills whose commission was charged in an asset that is neither the symbol's base nor
+    /// its quote (BNB): it is not in `pnl.fees` nor the PnL.
+    pub unpriced_fees: u64,
     pub ring_drops: RingDrops,
     /// Signed base quantity per symbol, exact decimal.
     pub position: Ordered<String, String>,
@@ -190,6 +193,7 @@ impl Stats {
             rejects: r.rejects,
             rejects_by_reason: rejects_by_reason(r),
             book_gaps: snap.book_gaps,
+            unpriced_fees: snap.unpriced_fees,
             ring_drops: RingDrops { telemetry_dropped: snap.telemetry_dropped, audit_parked: snap.audit_parked },
             position: Ordered(
                 r.symbols

@@ -117,6 +117,12 @@ pub fn render(r: &Replica, ws_clients: usize, now: Instant) -> String {
         o.sample("hft_rejects_total", &[("reason", k.code())], r.rejects_by_reason[k.index()] as f64);
     }
     o.single("hft_book_gaps_total", "counter", "Sequence gaps that invalidated a book.", snap.book_gaps as f64);
+    o.single(
+        "hft_unpriced_fees_total",
+        "counter",
+        "Live fills whose commission was in an asset neither the symbol's base nor its quote (BNB): not in the PnL.",
+        snap.unpriced_fees as f64,
+    );
     o.family(
         "hft_ring_drops_total",
         "counter",

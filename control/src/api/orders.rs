@@ -255,8 +255,11 @@ pub struct FillJson {
     pub liquidity: &'static str,
     pub px: String,
     pub qty: String,
-    /// Quote currency; positive = paid.
+    /// Quote currency; positive = paid. Includes the value (at `px`) of `base_fee`.
     pub fee: String,
+    /// The part of the commission the venue took in the base asset: the position moved by `qty`
+    /// less it on a buy, plus it on a sell. `"0"` when it took the quote asset (or BNB).
+    pub base_fee: String,
     /// The symbol's signed position after this fill.
     pub position: String,
     /// The symbol's cumulative realized PnL (net of fees) after this fill.
@@ -280,6 +283,7 @@ impl FillJson {
             px: f.px.to_string(),
             qty: f.qty.to_string(),
             fee: f.fee.to_string(),
+            base_fee: f.base_fee.to_string(),
             position: f.position.to_string(),
             realized: f.realized.to_string(),
             last: f.last,

@@ -43,6 +43,7 @@
 pub use crate::store::codec::DAY_NS;
 use crate::store::codec::date;
 use hft_engine::risk::Position;
+use hft_shared::msg::moved_qty;
 use hft_shared::{Amount, Px, Qty, Side};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -68,8 +69,11 @@ pub struct Fill {
     pub side: Side,
     pub px: Px,
     pub qty: Qty,
-    /// Fee paid, quote currency (negative: rebate).
+    /// Fee paid, quote currency (negative: rebate), including the value of `base_fee`.
     pub fee: Amount,
+    /// The part of the commission taken in the base asset: the position moves by
+    /// [`moved_qty`] (see [`hft_shared::msg::FillEvent::base_fee`]).
+    pub base_fee: Qty,
     /// Mid when the order was decided, when known (for slippage).
     pub decision_px: Option<Px>,
 }
@@ -419,7 +423,7 @@ impl Ledger {
         }
         let before = s.pos.qty.raw();
         let realized_before = s.pos.realized;
-        s.pos.on_fill(f.side, f.px, f.qty, f.fee);
+        s.pos.on_fill(f.side, f.px, moved_qty(f.side, f.qty, f.base_fee), f.fee);
         if s.mark.raw() == 0 {
             s.mark = f.px;
         }
@@ -565,7 +569,17 @@ mod tests {
         Amount::from_fixed8(Px::parse(s).unwrap().raw())
     }
     fn fill(ts: u64, order: u64, side: Side, p: &str, qty: &str, fee: &str) -> Fill {
-        Fill { ts_ns: ts, order, symbol: 0, side, px: px(p), qty: q(qty), fee: amt(fee), decision_px: None }
+        Fill {
+            ts_ns: ts,
+            order,
+            symbol: 0,
+            side,
+            px: px(p),
+            qty: q(qty),
+            fee: amt(fee),
+            base_fee: Qty::ZERO,
+            decision_px: None,
+        }
     }
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)

@@ -210,6 +210,7 @@ impl Events {
                     px: f.px,
                     qty: f.qty,
                     fee: f.fee,
+                    base_fee: f.base_fee,
                     decision_px: self.decision.get(&f.order.0).copied(),
                 });
                 if f.last {

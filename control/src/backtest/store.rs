@@ -75,16 +75,27 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
     let mut stmt = conn
         .prepare(&format!(
             "SELECT f.ts_ns, f.run_id, f.order_id, r.mode || ' ' || f.symbol, f.side, f.px_e8, f.qty_e8, f.fee, \
-             o.decision_px_e8 \
+             o.decision_px_e8, f.base_fee_e8 \
              FROM fills f JOIN runs r ON r.id = f.run_id \
              LEFT JOIN orders o ON o.run_id = f.run_id AND o.id = f.order_id \
              WHERE r.mode IN ({list}) ORDER BY f.ts_ns, f.id"
         ))
         .context("reading fills")?;
-    type Row = (i64, i64, i64, String, String, i64, i64, String, Option<i64>);
+    type Row = (i64, i64, i64, String, String, i64, i64, String, Option<i64>, i64);
     let rows: Vec<Row> = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
         })?
         .collect::<Result<_, _>>()
         .context("reading fills")?;
@@ -95,7 +106,7 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
     }
     let mut ledger = Ledger::new(capital, symbols.len().max(1));
     let mut last = 0u64;
-    for (ts, run, order, sym, side, px, qty, fee, decision) in rows {
+    for (ts, run, order, sym, side, px, qty, fee, decision, base_fee) in rows {
         let side = match side.as_str() {
             "BUY" => Side::Buy,
             "SELL" => Side::Sell,
@@ -113,6 +124,7 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
             px: Px(px),
             qty: Qty(qty),
             fee,
+            base_fee: Qty(base_fee),
             decision_px: decision.map(Px),
         });
     }

@@ -216,7 +216,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Version 2: positions, the risk state and the daily summaries per account (the run's mode).
+/// Version 2: positions, the risk state and the daily summaries per account (the run's mode);
+/// `fills.base_fee_e8` is added by [`v1_to_v2`].
 const V2_TABLES: &str = r#"
 CREATE TABLE positions (
     mode          TEXT NOT NULL,              -- the account: paper | shadow | live
@@ -265,7 +266,10 @@ CREATE TABLE daily_summaries (
 "#;
 
 /// Version 1 kept one account for every mode: a live run took over the positions, the loss
-/// baseline and the latch that paper or shadow runs left. Version 2 keys them by mode. The
+/// baseline and the latch that paper or shadow runs left. Version 2 keys them by mode; and each
+/// fill records the part of its commission the venue took in the base asset (`base_fee_e8`,
+/// included in `fee`; the position moved by `qty_e8` less it on a buy, plus it on a sell), which
+/// version 1 never had. The
 /// version-1 rows go to the mode of the latest run (which wrote them last), except that
 ///
 /// * positions, when runs of more than one mode have fills, are replayed per mode from those
@@ -276,7 +280,8 @@ fn v1_to_v2(tx: &Connection) -> anyhow::Result<()> {
     tx.execute_batch(
         "ALTER TABLE positions RENAME TO positions_v1; \
          ALTER TABLE risk_state RENAME TO risk_state_v1; \
-         ALTER TABLE daily_summaries RENAME TO daily_summaries_v1;",
+         ALTER TABLE daily_summaries RENAME TO daily_summaries_v1; \
+         ALTER TABLE fills ADD COLUMN base_fee_e8 INTEGER NOT NULL DEFAULT 0;",
     )?;
     tx.execute_batch(V2_TABLES)?;
     let latest: Option<String> =

@@ -80,6 +80,7 @@ impl Fills {
             px: Px::from_int(px),
             qty: Qty(qty),
             fee,
+            base_fee: Qty::ZERO,
             position: self.0.qty,
             realized: self.0.realized_net(),
             ts_ns: ts,
@@ -428,4 +429,41 @@ fn each_mode_restores_only_its_own_account() {
     let db = read(&path);
     assert_eq!(count(&db, "SELECT count(*) FROM positions WHERE symbol = 'BTCUSDT'"), 2);
     assert_eq!(count(&db, "SELECT count(*) FROM daily_summaries"), 2, "a summary per mode for the day");
+}
+
+/// A buy whose commission the venue took in BTC: the stored fill keeps it (`base_fee_e8`), and
+/// the replayed position is what the account received, as the engine's own.
+#[test]
+fn a_commission_in_the_base_asset_is_stored_and_replayed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.sqlite");
+    let (store, _) = open(&path);
+    let (px, qty, base_fee) = (Px::from_int(60_000), Qty(1_000_000), Qty(1_000));
+    let fee = Amount::notional(px, base_fee);
+    let mut engine = Position::default();
+    engine.on_fill(Side::Buy, px, Qty(qty.raw() - base_fee.raw()), fee);
+    let fill = FillEvent {
+        order: OrderId(1),
+        symbol: SymbolId(0),
+        side: Side::Buy,
+        liquidity: Liquidity::Taker,
+        last: true,
+        px,
+        qty,
+        fee,
+        base_fee,
+        position: engine.qty,
+        realized: engine.realized_net(),
+        ts_ns: T0 + 2,
+    };
+    offer_all(&store, &[order(1, Side::Buy, qty.raw(), T0 + 1), Event::Fill(fill)]);
+    assert!(store.close(Duration::from_secs(10)));
+    assert_eq!(store.stats().position_mismatches, 0);
+    let db = read(&path);
+    assert_eq!(count(&db, "SELECT base_fee_e8 FROM fills"), 1_000);
+    assert_eq!(count(&db, "SELECT filled_e8 FROM orders"), 1_000_000, "the order filled the whole quantity");
+    assert_eq!(count(&db, "SELECT qty_e8 FROM positions"), 999_000);
+    let (store, restore) = open(&path);
+    assert_eq!(restore.positions[0].position, engine);
+    assert!(store.close(Duration::from_secs(10)));
 }

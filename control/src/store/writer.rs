@@ -322,7 +322,7 @@ fn fill(conn: &Connection, state: &mut State, run_id: i64, f: &FillEvent, t: &mu
     };
     conn.prepare_cached(
         "INSERT INTO fills (run_id, order_id, symbol, side, liquidity, px_e8, qty_e8, fee, position_e8, realized, \
-         last, ts_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         last, ts_ns, base_fee_e8) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         run_id,
@@ -337,6 +337,7 @@ fn fill(conn: &Connection, state: &mut State, run_id: i64, f: &FillEvent, t: &mu
         codec::amount(f.realized),
         f.last,
         codec::int(f.ts_ns),
+        f.base_fee.raw(),
     ])?;
     let n = conn
         .prepare_cached(
@@ -353,7 +354,7 @@ fn fill(conn: &Connection, state: &mut State, run_id: i64, f: &FillEvent, t: &mu
     if let Some(slot) = state.positions.get_mut(f.symbol.index()) {
         let row = slot.get_or_insert_with(PosRow::default);
         let before = row.pos.realized_net();
-        row.pos.on_fill(f.side, f.px, f.qty, f.fee);
+        row.pos.on_fill(f.side, f.px, f.moved(), f.fee);
         row.fills += 1;
         row.updated_ns = row.updated_ns.max(f.ts_ns);
         if row.mark.raw() <= 0 {

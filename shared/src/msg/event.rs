@@ -117,11 +117,35 @@ pub struct FillEvent {
     pub qty: Qty,
     /// Fee in quote currency (positive = paid).
     pub fee: Amount,
+    /// The part of the commission the venue took in the base asset (Binance takes a trade's
+    /// commission in the asset it pays out: a buy's in the base asset, unless fees are paid in
+    /// BNB). Its value at `px` is included in `fee`; the position moved by
+    /// [`FillEvent::moved`]. Zero for a commission in the quote asset, or in another one.
+    pub base_fee: Qty,
     /// Position after this fill (signed base quantity).
     pub position: Qty,
     /// Cumulative realized PnL of the symbol after this fill, net of fees.
     pub realized: Amount,
     pub ts_ns: u64,
+}
+
+impl FillEvent {
+    /// The base quantity the position moved by: [`moved_qty`] of this fill.
+    #[inline]
+    pub fn moved(&self) -> Qty {
+        moved_qty(self.side, self.qty, self.base_fee)
+    }
+}
+
+/// The base quantity (unsigned) a fill of `qty` on `side` moves the account by when the venue
+/// takes `base_fee` of the commission in the base asset: a buy receives `qty - base_fee`, a sell
+/// gives up `qty + base_fee`.
+#[inline]
+pub fn moved_qty(side: Side, qty: Qty, base_fee: Qty) -> Qty {
+    match side {
+        Side::Buy => Qty(qty.raw() - base_fee.raw()),
+        Side::Sell => Qty(qty.raw() + base_fee.raw()),
+    }
 }
 
 /// Why the risk manager refused an order.
@@ -376,6 +400,9 @@ pub struct StatsSnapshot {
     /// Audit events that had to be parked because the ring was full (all delivered later).
     pub audit_parked: u64,
     pub book_gaps: u64,
+    /// Live fills whose commission was charged in an asset that is neither the symbol's base nor
+    /// its quote (BNB): it is not in the fees nor the PnL.
+    pub unpriced_fees: u64,
     pub ts_ns: u64,
 }
 
