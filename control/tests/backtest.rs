@@ -478,8 +478,8 @@ fn a_kill_switch_trip_is_counted_flattened_and_judged_by_the_gate() {
     assert_eq!(g.status.code(), Some(if failed == 0 { 0 } else { 1 }));
 }
 
-/// The store's tables and columns `hft gate` reads (as the store writes them), with its
-/// application id.
+/// The store's tables and columns `hft gate` reads, as a version-1 store has them (without
+/// `fills.base_fee_e8`, which the gate then takes as 0), with its application id.
 const STORE_SCHEMA: &str = "
     CREATE TABLE runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, stopped_ms INTEGER, mode TEXT NOT NULL,
         version TEXT NOT NULL, symbols TEXT NOT NULL);

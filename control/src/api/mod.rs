@@ -919,7 +919,7 @@ mod tests {
         assert_eq!(
             body["fills"][1],
             serde_json::json!({"order_id": 1, "symbol": "BTCUSDT", "side": "BUY", "liquidity": "taker",
-                "px": "60000", "qty": "0.01", "fee": "0.6", "position": "0.01", "realized": "-2.5",
+                "px": "60000", "qty": "0.01", "fee": "0.6", "base_fee": "0", "position": "0.01", "realized": "-2.5",
                 "last": true, "ts": 1_700_000_000_100u64})
         );
         for (query, want, total) in

@@ -72,10 +72,18 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
     let runs: i64 = conn
         .query_row(&format!("SELECT count(*) FROM runs WHERE mode IN ({list})"), [], |r| r.get(0))
         .context("reading runs")?;
+    // A store no version-2 writer has opened yet has no `base_fee_e8`: none of its fills had one.
+    let has_base_fee: bool = conn
+        .query_row("SELECT count(*) FROM pragma_table_info('fills') WHERE name = 'base_fee_e8'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .context("reading the fills' columns")?
+        > 0;
+    let base_fee = if has_base_fee { "f.base_fee_e8" } else { "0" };
     let mut stmt = conn
         .prepare(&format!(
             "SELECT f.ts_ns, f.run_id, f.order_id, r.mode || ' ' || f.symbol, f.side, f.px_e8, f.qty_e8, f.fee, \
-             o.decision_px_e8, f.base_fee_e8 \
+             o.decision_px_e8, {base_fee} \
              FROM fills f JOIN runs r ON r.id = f.run_id \
              LEFT JOIN orders o ON o.run_id = f.run_id AND o.id = f.order_id \
              WHERE r.mode IN ({list}) ORDER BY f.ts_ns, f.id"
