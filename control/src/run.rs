@@ -96,6 +96,10 @@ pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(anyhow!("invalid configuration: {e}")))?;
     // Live mode needs a passing go-live gate (or its explicit override) before anything starts.
     crate::backtest::gate::check_live_start(&cfg)?;
+    if cfg.engine.lock_memory {
+        lock_memory().map_err(Failure::usage)?;
+        tracing::info!("memory locked (mlockall: current and future pages)");
+    }
     let token = token(&cfg, Config::process_env(TOKEN_ENV))?;
     if !cfg.api_is_loopback() {
         tracing::warn!(host = %cfg.api.host, "the control API is exposed beyond loopback");
@@ -132,6 +136,33 @@ pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
     // The supervisor's blocking join may still wait on a hung engine thread: do not wait for it.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// `engine.lock_memory`: every page of the process, and every page it maps later, stays in RAM.
+/// Refused unless the locked-memory limit is unlimited: under a finite one, `MCL_FUTURE` makes
+/// any later allocation past the limit fail, which would end the process mid-run.
+fn lock_memory() -> anyhow::Result<()> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) only writes the `rlimit` it is given, which lives for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(anyhow!(
+            "engine.lock_memory: cannot read the locked-memory limit: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if limit.rlim_cur != libc::RLIM_INFINITY {
+        return Err(anyhow!(
+            "engine.lock_memory = true needs an unlimited locked-memory limit, and it is {} KiB: set \
+             LimitMEMLOCK=infinity in the systemd unit (scripts/hft.service does), or run `ulimit -l unlimited` \
+             first (memlock in /etc/security/limits.conf)",
+            limit.rlim_cur / 1024
+        ));
+    }
+    // SAFETY: mlockall(2) takes flags only and changes no memory the program can see.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        return Err(anyhow!("engine.lock_memory: mlockall failed: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Opens the durable store (`None` when `store.enabled = false`) and the state the engine

@@ -376,3 +376,68 @@ fn engine_pins_to_a_core_outside_the_process_cpu_mask() {
     let others_on_0 = threads.iter().filter(|(name, _)| name != "hft-hot").all(|(_, allowed)| allowed == "0");
     assert!(others_on_0, "every other thread stays on core 0: {threads:?}");
 }
+
+/// The locked-memory limit (soft, hard) of this process.
+fn memlock_limit() -> (libc::rlim_t, libc::rlim_t) {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) only writes the struct it is given, which lives for the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut l) };
+    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
+    (l.rlim_cur, l.rlim_max)
+}
+
+/// `hft` with `HFT__ENGINE__LOCK_MEMORY=true` and its locked-memory soft limit set to `soft`
+/// (the hard limit kept).
+fn with_memlock_limit(dir: &Path, soft: libc::rlim_t) -> Command {
+    let mut cmd = hft(dir);
+    cmd.env("HFT__API__PORT", "0")
+        .env("HFT__ENGINE__IDLE", "sleep")
+        .env("HFT__STORE__ENABLED", "false")
+        .env("HFT__ENGINE__LOCK_MEMORY", "true");
+    let hard = memlock_limit().1;
+    let set_limit = move || {
+        let l = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        // SAFETY: setrlimit(2) reads the struct it is given, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &l) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the closure runs in the child between fork and exec and only makes a raw syscall
+    // on its own stack data (async-signal-safe); it takes no lock and allocates nothing.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, set_limit) };
+    cmd
+}
+
+/// `engine.lock_memory`: under a finite locked-memory limit the process refuses to start (exit
+/// 2, naming the fix) rather than lock with `MCL_FUTURE` and fail an allocation mid-run; under
+/// an unlimited one (when the hard limit allows it here) every page is locked and it runs.
+#[test]
+fn lock_memory_locks_every_page_or_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, hard) = memlock_limit();
+    let finite = if hard == libc::RLIM_INFINITY { 64 << 20 } else { hard.min(64 << 20) };
+    let mut refused = Running::spawn(with_memlock_limit(dir.path(), finite));
+    let status = refused.wait_exit(Duration::from_secs(20));
+    let err = refused.stderr_text();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("engine.lock_memory") && err.contains("LimitMEMLOCK=infinity"), "{err}");
+
+    if hard != libc::RLIM_INFINITY {
+        eprintln!("skipped the locking half: the hard locked-memory limit here is {} KiB", hard / 1024);
+        return;
+    }
+    let running = Running::spawn(with_memlock_limit(dir.path(), libc::RLIM_INFINITY));
+    let banner = running.line_with("API http://", Duration::from_secs(20));
+    let port = port_after(&banner, "http://");
+    running.wait_until("/health ready", Duration::from_secs(20), || get(port, "/health").0 == 200);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", running.child.id())).expect("status");
+    let kib = |key: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {status}"));
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    };
+    // MCL_CURRENT faulted every mapped page in and locked it: what is resident is locked.
+    assert!(kib("VmLck:") > 0 && kib("VmLck:") >= kib("VmRSS:") / 2, "{status}");
+    assert!(running.stderr_text().contains("memory locked"), "{}", running.stderr_text());
+}

@@ -300,6 +300,11 @@ pub struct EngineConfig {
     pub snapshot_ms: u64,
     /// Period of heartbeats, ms.
     pub heartbeat_ms: u64,
+    /// Lock every page of the process in RAM at start (`mlockall`, current and future pages),
+    /// so that the hot thread never waits on a page brought back from swap or reclaimed. Needs
+    /// an unlimited locked-memory limit (`LimitMEMLOCK=infinity`, `ulimit -l unlimited`); the
+    /// process refuses to start when it cannot lock.
+    pub lock_memory: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
