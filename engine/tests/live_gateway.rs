@@ -656,7 +656,7 @@ fn a_dropped_connection_reconnects_resubscribes_and_reconciles_the_lost_order() 
     c.until("Ready a third time", |es| es.contains(&GatewayEvent::Ready));
     assert_eq!(venue.methods(3)[0], "userDataStream.subscribe.signature");
     assert!(venue.requests().iter().all(|r| r.signed_ok));
-    assert_eq!(c.g.counters().link.connects, 3);
+    assert_eq!(c.g.counters().link.traffic.connects, 3);
 }
 
 #[test]
@@ -763,7 +763,7 @@ fn malformed_answers_and_events_change_nothing_else() {
     c.event("Ack after the garbage", |e| matches!(e, GatewayEvent::Ack { .. }));
     let k = c.g.counters();
     assert!(k.malformed.iter().sum::<u64>() >= 10, "{k:?}");
-    assert!(k.unmatched >= 1 && k.ignored >= 1 && k.link.binary_ignored == 1, "{k:?}");
+    assert!(k.unmatched >= 1 && k.ignored >= 1 && k.link.traffic.binary_ignored == 1, "{k:?}");
     assert_eq!((k.disconnects, k.executions), (0, 0));
     assert!(c.g.is_ready());
     assert!(c.events.iter().all(|e| !matches!(e, GatewayEvent::Execution { .. } | GatewayEvent::Disconnected(_))));

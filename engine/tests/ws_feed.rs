@@ -304,7 +304,8 @@ fn frames_of_every_size_arrive_intact_in_order_and_pings_get_their_pongs() {
         ]
     );
     let k = c.feed.counters().clone();
-    assert_eq!((k.pings_received, k.pongs_sent, k.binary_ignored, k.connects), (2, 2, 1, 1));
+    let t = k.traffic;
+    assert_eq!((t.pings_received, t.pongs_sent, t.binary_ignored, t.connects), (2, 2, 1, 1));
     assert_eq!(k.frames, SIZES.len() as u64 + 2);
     drop(c);
     let (path, pongs) = join(server);
@@ -370,7 +371,7 @@ fn a_dropped_connection_reconnects_with_backoff_and_delivers_again() {
     assert!((100..=200).contains(&second_delay), "{second_delay}");
     assert_eq!(ns[5], CONNECTED);
     let k = c.feed.counters().clone();
-    assert_eq!((k.connects, k.reconnects), (2, 2));
+    assert_eq!((k.traffic.connects, k.reconnects), (2, 2));
     drop(c);
     let (gap1, gap2) = join(server);
     // Measured by the server, which saw the drop first: the client waited its delays.
@@ -615,7 +616,7 @@ fn malformed_framing_is_a_protocol_error_then_a_reconnect_never_a_panic() {
         assert_eq!(k.protocol_errors[kind.index()], 1, "{kind:?}");
     }
     assert_eq!(k.errors[DisconnectReason::Protocol(ProtocolError::BadClose).index()], n as u64);
-    assert_eq!(k.connects, n as u64 + 1);
+    assert_eq!(k.traffic.connects, n as u64 + 1);
     drop(c);
     let codes = join(server);
     let want_codes: Vec<_> = cases.iter().map(|c| Some(c.2)).collect();
@@ -750,7 +751,7 @@ fn reading_frames_does_not_allocate_after_the_connection_is_up() {
                 }
             }
             None => {
-                if ended && c.feed.counters().pongs_received > 0 {
+                if ended && c.feed.counters().traffic.pongs_received > 0 {
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -770,13 +771,13 @@ fn reading_frames_does_not_allocate_after_the_connection_is_up() {
         N - 1,
         bytes as f64 / 1e6,
         (N - 1) as f64 / elapsed.as_secs_f64(),
-        k.pings_sent,
-        k.pongs_received,
-        k.rtt_ns
+        k.traffic.pings_sent,
+        k.traffic.pongs_received,
+        k.traffic.rtt_ns
     );
     assert_eq!(allocs, 0, "the feed allocated {allocs} times while reading {N} messages");
-    assert_eq!(k.pongs_sent, server_pings);
-    assert!(k.pings_sent > 0);
+    assert_eq!(k.traffic.pongs_sent, server_pings);
+    assert!(k.traffic.pings_sent > 0);
     drop(c);
     assert_eq!(join(server), server_pings);
 }
@@ -894,7 +895,7 @@ fn wss_round_trip_with_a_private_ca_over_a_resolved_name() {
             FeedNotice::Disconnected { link: LinkKind::Stream, reason: DisconnectReason::PeerClosed { code: 1005 } }
         ]
     );
-    assert_eq!(c.feed.counters().pongs_sent, 1);
+    assert_eq!(c.feed.counters().traffic.pongs_sent, 1);
     drop(c);
     assert_eq!(join(server), b"tls-ping");
 }

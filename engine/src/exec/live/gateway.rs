@@ -30,7 +30,7 @@
 //!
 //! Secrets: held in [`Credentials`]; `LiveGateway`'s `Debug` shows neither key nor secret.
 
-use super::link::{Link, LinkCounters, Polled, Timing};
+use super::link::{Link, LinkCounters, Polled};
 use super::request::{self, Place, REQUEST_CAP, RespType, SignCtx};
 use super::response::{
     self, ApiResponse, Balance, Decoded, ExecutionReport, LimitKind, OrderSnapshot, RateLimitUsage, RateLimits,
@@ -40,6 +40,7 @@ use super::sign::{Credentials, CredentialsError};
 use super::{ClientId, RequestKind, Sym};
 use crate::feed::ws::backoff::Backoff;
 use crate::feed::ws::conn::{self, WsUrl};
+use crate::feed::ws::socket::Timers;
 use crate::feed::ws::{DisconnectReason, FeedError};
 use hft_shared::config::{Config, Secret};
 use hft_shared::{OrderKind, Px, Qty, Side, SymbolId, TimeInForce};
@@ -336,7 +337,7 @@ struct Limit {
 /// The gateway. See the module docs.
 pub struct LiveGateway {
     link: Link,
-    t: Timing,
+    t: Timers,
     creds: Credentials,
     symbols: Vec<String>,
     recv_window_ms: u64,
@@ -401,7 +402,7 @@ impl LiveGateway {
             std::hash::RandomState::new().build_hasher().finish()
         };
         let ms = 1_000_000u64;
-        let t = Timing {
+        let t = Timers {
             dead_ns: p.dead_ms.saturating_mul(ms),
             ping_ns: p.ping_interval_ms.saturating_mul(ms),
             max_conn_ns: p.max_connection_ms.saturating_mul(ms),
@@ -458,7 +459,7 @@ impl LiveGateway {
                 true
             }
             Polled::Text(loc) => {
-                let decoded = response::decode(self.link.reader.message(loc), &mut self.scratch);
+                let decoded = response::decode(self.link.reader().message(loc), &mut self.scratch);
                 self.on_message(decoded, now_ns);
                 true
             }

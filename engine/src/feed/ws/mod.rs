@@ -39,11 +39,14 @@ pub mod backoff;
 pub mod codec;
 pub mod conn;
 mod link;
+pub(crate) mod socket;
 
 use self::backoff::Backoff;
 use self::codec::Loc;
 use self::conn::WsUrl;
 use self::link::{Link, Sink, Timing};
+use self::socket::Timers;
+pub use self::socket::Traffic;
 use super::FrameKind;
 use super::decode;
 use hft_shared::SymbolId;
@@ -233,20 +236,13 @@ pub enum HandshakeError {
 /// Feed counters (monotonic since construction).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WsCounters {
-    /// Upgrades completed (both connections).
-    pub connects: u64,
+    /// Both connections' upgrades, bytes, pings and pongs (the round trip is the last
+    /// answered ping's, on either).
+    pub traffic: Traffic,
     /// Reconnects scheduled (both connections).
     pub reconnects: u64,
     /// Messages returned by `poll` (stream messages and snapshot answers).
     pub frames: u64,
-    /// WebSocket bytes received on open connections (after TLS).
-    pub bytes: u64,
-    pub pings_received: u64,
-    pub pongs_sent: u64,
-    pub pings_sent: u64,
-    pub pongs_received: u64,
-    /// Round trip of our last answered ping, ns.
-    pub rtt_ns: u64,
     pub snapshots_requested: u64,
     /// Snapshot answers returned (including error answers).
     pub snapshots_received: u64,
@@ -254,8 +250,6 @@ pub struct WsCounters {
     pub snapshot_errors: u64,
     /// WS-API messages that answer no request in flight (dropped).
     pub unmatched_responses: u64,
-    /// Binary messages (dropped).
-    pub binary_ignored: u64,
     /// Notices dropped because nobody took them.
     pub notices_dropped: u64,
     /// Connection losses and failed attempts, by [`DisconnectReason::index`].
@@ -443,10 +437,12 @@ impl WsFeed {
         let ms = 1_000_000u64;
         let t = Timing {
             stale_ns: p.stale_ms.saturating_mul(ms),
-            dead_ns: p.dead_ms.saturating_mul(ms),
-            ping_ns: p.ping_interval_ms.saturating_mul(ms),
-            max_conn_ns: p.max_connection_ms.saturating_mul(ms),
-            connect_timeout_ns: p.connect_timeout_ms.saturating_mul(ms),
+            socket: Timers {
+                dead_ns: p.dead_ms.saturating_mul(ms),
+                ping_ns: p.ping_interval_ms.saturating_mul(ms),
+                max_conn_ns: p.max_connection_ms.saturating_mul(ms),
+                connect_timeout_ns: p.connect_timeout_ms.saturating_mul(ms),
+            },
         };
         let backoff = |k: u64| Backoff::new(p.reconnect_min_ms, p.reconnect_max_ms, seed ^ k);
         // The upgrade request (path included) must fit the send buffer.
@@ -497,7 +493,7 @@ impl WsFeed {
         if let Some((sym, loc)) = self.poll_api(now_ns) {
             self.sink.counters.frames += 1;
             self.sink.counters.snapshots_received += 1;
-            return Some((FrameKind::Snapshot(sym), self.api.reader.message(loc)));
+            return Some((FrameKind::Snapshot(sym), self.api.socket.reader.message(loc)));
         }
         let loc = self.stream.poll(now_ns, &self.t, &mut self.sink)?;
         self.sink.counters.frames += 1;
@@ -506,7 +502,7 @@ impl WsFeed {
             self.stale = false;
             self.sink.push(FeedNotice::Fresh);
         }
-        Some((FrameKind::Stream, self.stream.reader.message(loc)))
+        Some((FrameKind::Stream, self.stream.socket.reader.message(loc)))
     }
 
     /// Asks for a depth snapshot of `symbol` over the WS-API (opened on demand, then kept).
@@ -564,7 +560,7 @@ impl WsFeed {
             self.send_requests(now);
         }
         let loc = got?;
-        let id = match decode::api_response(self.api.reader.message(loc)) {
+        let id = match decode::api_response(self.api.socket.reader.message(loc)) {
             Ok(Some(r)) => parse_id(r.id).map(|id| (id, r.status)),
             _ => None,
         };
