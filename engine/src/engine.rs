@@ -611,7 +611,7 @@ impl Pipeline {
         // may fill after the first flatten), one order at a time, at the order cadence.
         if self.kill_flatten
             && self.risk.kill_switch().is_some()
-            && !self.positions[i].qty.is_zero()
+            && !self.tradable(self.positions[i].qty).is_zero()
             && self.pending(i) == 0
             && ts_ns.saturating_sub(self.last_attempt_ns[i]) >= self.cooldown_ns
         {
@@ -674,7 +674,10 @@ impl Pipeline {
             (Side::Sell, false) | (Side::Buy, true) => q.bid,
         };
         // No more per order than risk per trade allows; the rest follows on later ticks.
-        let qty = diff.abs().min(self.risk.max_trade_qty(px));
+        let qty = self.tradable(diff.abs().min(self.risk.max_trade_qty(px)));
+        if qty.is_zero() {
+            return 0;
+        }
         let intent = Intent { symbol: i, side, qty, px, reduce_only: false, limit: self.limit_orders };
         let contributors = self.orch.active_mask();
         self.submit(intent, mid, contributors, recv_raw, t_strat, ts_ns)
@@ -1364,7 +1367,8 @@ impl Pipeline {
     /// A reduce-only market order closing symbol `i`'s position; returns orders sent.
     fn flatten_symbol(&mut self, i: usize, ts_ns: u64) -> u32 {
         let pos = self.positions[i].qty;
-        if pos.is_zero() {
+        let qty = self.tradable(pos);
+        if qty.is_zero() {
             return 0;
         }
         let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
@@ -1373,9 +1377,17 @@ impl Pipeline {
             Side::Buy => q.ask,
             Side::Sell => q.bid,
         };
-        let intent = Intent { symbol: i, side, qty: pos.abs(), px, reduce_only: true, limit: false };
+        let intent = Intent { symbol: i, side, qty, px, reduce_only: true, limit: false };
         let now = self.stamp();
         self.submit(intent, q.mid(), 0, now, now, ts_ns)
+    }
+
+    /// The part of `qty` (either sign) an order can carry: its size rounded down to the lot. A
+    /// position can hold less than a lot — a commission taken in the base asset leaves such dust
+    /// (Binance's too) — and an order for it would only be refused (`lot_size`), again and again.
+    #[inline]
+    fn tradable(&self, qty: Qty) -> Qty {
+        self.risk.round_qty(qty.abs())
     }
 
     /// Stats, positions, strategies, and latency (all stages when `all_latency`, else the next
@@ -1808,6 +1820,33 @@ mod tests {
             assert_eq!((pos.qty, pos.fees), (Qty(-q(moved).raw()), fee), "{}", String::from_utf8_lossy(name));
             assert_eq!(p.counters().unpriced_fees, unpriced - symbol as u64);
         }
+    }
+
+    /// A base-asset commission leaves the position off the lot grid: 0.000999 BTC with lots of
+    /// 0.00001. A flatten sells the 0.00099 the venue can take (not 0.000999, which it refuses
+    /// as LOT_SIZE on every try); what is left, 0.000009, is dust no order can carry, so neither
+    /// a flatten nor the kill switch's flattening sends anything for it.
+    #[test]
+    fn a_flatten_sells_the_whole_lots_and_leaves_the_dust() {
+        let q = |s: &str| Qty::parse(s).expect("qty");
+        let (mut p, mut rx) = pipeline();
+        assert_eq!(p.risk.round_qty(q("0.000999")), q("0.00099"), "the test's lot is 0.00001");
+        let (_, cid) = open_order(&mut p);
+        let mut trade = report(cid, ExecType::Trade, OrderStatus::PartiallyFilled, "0.001");
+        (trade.commission, trade.commission_asset) = (q("0.000001"), Sym::new(b"BTC").expect("sym"));
+        p.on_gateway(GatewayEvent::Execution { symbol: SymbolId(0), report: trade }, 3);
+        assert_eq!(p.position(SymbolId(0)).qty, q("0.000999"));
+        while rx.pop().is_ok() {}
+        // No market here, so the flatten is refused for that; the refusal shows its quantity.
+        p.flatten_symbol(0, 4);
+        let refused: Vec<_> = std::iter::from_fn(|| rx.pop().ok())
+            .filter_map(|e| if let Event::Reject(r) = e { Some((r.side, r.qty, r.reason)) } else { None })
+            .collect();
+        assert_eq!(refused, [(Side::Sell, q("0.00099"), RejectReason::NoMarket)]);
+        // Only dust left: nothing to send.
+        p.positions[0].qty = q("0.000009");
+        assert_eq!(p.flatten_symbol(0, 5), 0);
+        assert!(std::iter::from_fn(|| rx.pop().ok()).all(|e| !matches!(e, Event::Reject(_) | Event::Order(_))));
     }
 
     #[test]

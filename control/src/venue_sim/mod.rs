@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use timeline::{FaultPlan, Pace, Source, Synthetic};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, watch};
-use venue::{Filters, MarketEvent, Venue, VenueConfig};
+use venue::{FeeAsset, Filters, MarketEvent, Venue, VenueConfig};
 
 /// Events the broadcast buffer holds; a stream client further behind is disconnected.
 const BROADCAST_CAPACITY: usize = 65_536;
@@ -121,12 +121,16 @@ pub struct VenueSimArgs {
     /// [default: USDT=10000, every other asset 0].
     #[arg(long = "balance", value_name = "ASSET=AMOUNT", value_parser = parse_balance)]
     pub balances: Vec<(String, i64)>,
-    /// Commission on resting (maker) fills, fraction of notional, charged in the quote asset.
+    /// Commission on resting (maker) fills, fraction of what the trade pays out.
     #[arg(long, default_value_t = 0.001, value_name = "RATE")]
     pub maker_fee: f64,
-    /// Commission on taking (taker) fills, fraction of notional, charged in the quote asset.
+    /// Commission on taking (taker) fills, fraction of what the trade pays out.
     #[arg(long, default_value_t = 0.001, value_name = "RATE")]
     pub taker_fee: f64,
+    /// The asset commission is taken in: `received`, as Binance does without BNB fees (a buy
+    /// pays in the base asset it receives, a sell in the quote asset), or `quote` for both.
+    #[arg(long, value_enum, default_value_t = FeeAsset::Received, value_name = "ASSET")]
+    pub fee_asset: FeeAsset,
     /// ORDERS limit per 10 seconds (Binance: 100); beyond it order.place answers 429, -1015.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub orders_per_10s: u32,
@@ -487,6 +491,7 @@ fn venue_config(args: &VenueSimArgs, cfg: &Config) -> VenueConfig {
         },
         maker_e8: fixed8(args.maker_fee),
         taker_e8: fixed8(args.taker_fee),
+        fee_asset: args.fee_asset,
         orders_per_10s: args.orders_per_10s,
         orders_per_day: args.orders_per_day,
         balances,
@@ -544,6 +549,7 @@ pub fn run(args: VenueSimArgs, config: Option<PathBuf>) -> Result<(), Failure> {
         balances = ?venue.balances.iter().map(|(a, v)| format!("{a}={}", wire::dec8((*v).into()))).collect::<Vec<_>>(),
         maker_fee = args.maker_fee,
         taker_fee = args.taker_fee,
+        fee_asset = ?args.fee_asset,
         orders_per_10s = venue.orders_per_10s,
         "signed WS-API methods accept {key_source} (the secret is never shown)"
     );

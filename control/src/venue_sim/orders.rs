@@ -167,7 +167,7 @@ fn place_result(o: &Order, fills: &[Fill], resp: RespType, now: u64) -> Value {
                         "price": dec8(f.px.into()),
                         "qty": dec8(f.qty.into()),
                         "commission": dec8(f.commission),
-                        "commissionAsset": o.quote,
+                        "commissionAsset": if f.commission_in_base { &o.base } else { &o.quote },
                         "tradeId": f.trade_id,
                     })
                 })
@@ -410,7 +410,8 @@ mod tests {
         assert_eq!((r["status"].as_str(), r["executedQty"].as_str()), (Some("FILLED"), Some("0.50000000")), "{v}");
         assert_eq!(
             r["fills"][0],
-            json!({"price":"101.00000000","qty":"0.50000000","commission":"0.05050000","commissionAsset":"USDT","tradeId":1})
+            // A buy's commission in the base asset it receives, as Binance takes it.
+            json!({"price":"101.00000000","qty":"0.50000000","commission":"0.00050000","commissionAsset":"BTC","tradeId":1})
         );
         let kinds: Vec<_> =
             v["rateLimits"].as_array().expect("limits").iter().map(|l| l["rateLimitType"].clone()).collect();
@@ -521,8 +522,8 @@ mod tests {
             events.iter().map(|e| (e["e"].as_str().unwrap_or(""), e["x"].as_str().unwrap_or(""))).collect();
         assert_eq!(kinds, [("executionReport", "NEW"), ("executionReport", "TRADE"), ("outboundAccountPosition", "")]);
         assert_eq!(
-            (events[1]["X"].as_str(), events[1]["L"].as_str(), events[1]["N"].as_str()),
-            (Some("FILLED"), Some("101.00000000"), Some("USDT"))
+            (events[1]["X"].as_str(), events[1]["L"].as_str(), events[1]["n"].as_str(), events[1]["N"].as_str()),
+            (Some("FILLED"), Some("101.00000000"), Some("0.00050000"), Some("BTC"))
         );
         let v = call(&s, &mut c, r#"{"id":1,"method":"userDataStream.unsubscribe","params":{"subscriptionId":3}}"#);
         assert_eq!(v["status"], 400, "{v}");

@@ -3,12 +3,14 @@
 //! the user-data events each change produces (`executionReport`, `outboundAccountPosition`),
 //! pushed to every connection subscribed to the user data stream.
 //!
-//! Accounting, in 1e-8 units: a BUY locks its quote (for a LIMIT order, price × quantity plus
-//! the larger commission rate; for a MARKET order, the cost of the fills it will get), a SELL
-//! its base quantity. Each fill moves the traded amounts out of the lock and into the other
-//! asset; commission (taker rate on arrival, maker rate when resting) is charged in the quote
-//! asset — added to a buy's cost, taken from a sell's proceeds. Costs round up and proceeds down
-//! at 1e-8. What is still locked when an order ends returns to `free`.
+//! Accounting, in 1e-8 units: a BUY locks its quote (for a LIMIT order, price × quantity; for a
+//! MARKET order, the cost of the fills it will get), a SELL its base quantity. Each fill moves the
+//! traded amounts out of the lock and into the other asset; commission (taker rate on arrival,
+//! maker rate when resting) is taken in the asset the trade pays out, as Binance does without BNB
+//! fees — a buy receives the quantity less it, a sell the proceeds less it — or, with
+//! [`FeeAsset::Quote`], in the quote asset on both sides (added to a buy's cost, and locked with
+//! it). Costs and commissions round up and proceeds down at 1e-8. What is still locked when an
+//! order ends returns to `free`.
 //!
 //! Symbols are split into base and quote by a known quote suffix ([`QUOTES`]); exchange filters
 //! (PRICE_FILTER, LOT_SIZE, NOTIONAL) are the configuration's, for every symbol.
@@ -59,6 +61,8 @@ pub struct VenueConfig {
     /// Commission rates, parts per 1e8 of notional (0.001 = 100_000).
     pub maker_e8: i64,
     pub taker_e8: i64,
+    /// The asset commission is taken in.
+    pub fee_asset: FeeAsset,
     /// ORDERS rate limits.
     pub orders_per_10s: u32,
     pub orders_per_day: u32,
@@ -79,11 +83,22 @@ impl Default for VenueConfig {
             },
             maker_e8: 100_000,
             taker_e8: 100_000,
+            fee_asset: FeeAsset::Received,
             orders_per_10s: 100,
             orders_per_day: 200_000,
             balances: vec![("USDT".into(), 10_000 * SCALE)],
         }
     }
+}
+
+/// The asset a fill's commission is taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeeAsset {
+    /// The asset the trade pays out, as Binance does without BNB fees: a buy's commission in
+    /// the base asset (the account receives the quantity less it), a sell's in the quote asset.
+    Received,
+    /// Always the quote asset: added to a buy's cost, taken from a sell's proceeds.
+    Quote,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,8 +217,9 @@ impl Order {
 pub struct Fill {
     pub px: i64,
     pub qty: i64,
-    /// In the quote asset, 1e-8 units.
+    /// 1e-8 units of the quote asset, or of the base asset when `commission_in_base`.
     pub commission: i128,
+    pub commission_in_base: bool,
     pub trade_id: u64,
     pub maker: bool,
 }
@@ -454,15 +470,16 @@ impl Venue {
         if req.tif == Tif::Fok && fill_qty < orig_qty {
             fills.clear();
         }
-        let taker = self.cfg.taker_e8;
+        // A buy's commission in the quote asset is locked with its cost; in the base asset it
+        // comes out of what the buy receives.
+        let (taker, quote_fee) = (self.cfg.taker_e8, self.cfg.fee_asset == FeeAsset::Quote);
+        let fee_on = |n: i128, rate: i64| if quote_fee { commission(n, rate) } else { 0 };
         let need = match (buy, limit) {
             (true, Some(px)) => {
                 let n = notional_up(px, orig_qty);
-                n + commission(n, self.cfg.maker_e8.max(taker))
+                n + fee_on(n, self.cfg.maker_e8.max(taker))
             }
-            (true, None) => {
-                fills.iter().map(|&(px, q)| notional_up(px, q) + commission(notional_up(px, q), taker)).sum()
-            }
+            (true, None) => fills.iter().map(|&(px, q)| notional_up(px, q) + fee_on(notional_up(px, q), taker)).sum(),
             (false, _) => i128::from(orig_qty),
         };
         let lock_asset = if buy { quote } else { base };
@@ -620,7 +637,13 @@ impl Venue {
     fn apply_fill(&mut self, o: &mut Order, px: i64, qty: i64, maker: bool, now_ms: u64) -> Fill {
         let rate = if maker { self.cfg.maker_e8 } else { self.cfg.taker_e8 };
         let fee;
-        if o.side.is_buy() {
+        let in_base = o.side.is_buy() && self.cfg.fee_asset == FeeAsset::Received;
+        if in_base {
+            let cost = notional_up(px, qty);
+            fee = commission(i128::from(qty), rate);
+            self.take_locked(&o.quote.clone(), &mut o.lock, cost);
+            self.balance(&o.base.clone()).free += i128::from(qty) - fee;
+        } else if o.side.is_buy() {
             let cost = notional_up(px, qty);
             fee = commission(cost, rate);
             self.take_locked(&o.quote.clone(), &mut o.lock, cost + fee);
@@ -638,7 +661,7 @@ impl Venue {
         o.working &= o.status == Status::PartiallyFilled;
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
-        Fill { px, qty, commission: fee, trade_id, maker }
+        Fill { px, qty, commission: fee, commission_in_base: in_base, trade_id, maker }
     }
 
     /// Spends `amount` of `asset` from an order's lock (any shortfall, a rounding remainder,
@@ -715,7 +738,7 @@ impl Venue {
             "z": dec8(o.executed.into()),
             "L": dec8(last_px.into()),
             "n": dec8(fill.map_or(0, |f| f.commission)),
-            "N": fill.map(|_| o.quote.as_str()),
+            "N": fill.map(|f| if f.commission_in_base { o.base.as_str() } else { o.quote.as_str() }),
             "T": now_ms,
             "t": fill.map_or(-1, |f| f.trade_id as i64),
             "w": o.working,
@@ -770,8 +793,9 @@ mod tests {
         b
     }
 
+    /// Commission in the quote asset for both sides (the accounting below is in USDT).
     fn venue() -> Venue {
-        let mut cfg = VenueConfig::default();
+        let mut cfg = VenueConfig { fee_asset: FeeAsset::Quote, ..VenueConfig::default() };
         cfg.balances.push(("BTC".into(), 2 * P));
         Venue::new(cfg)
     }
@@ -791,6 +815,31 @@ mod tests {
         assert_eq!(split_symbol("BTCFDUSD"), Some(("BTC", "FDUSD")));
         assert_eq!(split_symbol("USDT"), None);
         assert_eq!(split_symbol("XYZABC"), None);
+    }
+
+    /// Binance's way: a buy receives the quantity less its commission, taken in the base asset
+    /// (and locks no quote for it); a sell pays its commission out of the quote it receives.
+    #[test]
+    fn commission_is_taken_in_the_asset_the_trade_pays_out() {
+        let b = books();
+        let mut cfg = VenueConfig::default();
+        cfg.balances.push(("BTC".into(), 2 * P));
+        let mut v = Venue::new(cfg);
+        let (_, fills) =
+            v.place(order(Side::Buy, OrderType::Market, Tif::Gtc, 0, Want::Base(P)), &b, 1).expect("placed");
+        assert_eq!(
+            fills.iter().map(|f| (f.px, f.qty, f.commission, f.commission_in_base)).collect::<Vec<_>>(),
+            [(101 * P, P, i128::from(P / 1000), true)]
+        );
+        assert_eq!(bal(&v, "BTC"), (3 * i128::from(P) - i128::from(P / 1000), 0), "1 BTC bought, 0.001 of it the fee");
+        assert_eq!(bal(&v, "USDT"), (i128::from(10_000 * P - 101 * P), 0), "the cost alone");
+        let (_, fills) =
+            v.place(order(Side::Sell, OrderType::Market, Tif::Gtc, 0, Want::Base(P)), &b, 2).expect("placed");
+        let proceeds: i128 = fills.iter().map(|f| matching::notional(f.px, f.qty)).sum();
+        let fee: i128 = fills.iter().map(|f| f.commission).sum();
+        assert!(fills.iter().all(|f| !f.commission_in_base) && fee > 0);
+        assert_eq!(bal(&v, "USDT"), (i128::from(10_000 * P - 101 * P) + proceeds - fee, 0));
+        assert_eq!(bal(&v, "BTC"), (2 * i128::from(P) - i128::from(P / 1000), 0));
     }
 
     #[test]
