@@ -207,7 +207,16 @@ fn risk_step(risk: &mut RiskManager, t: &Tick, i: usize, check: bool) -> bool {
     if !check {
         return false;
     }
-    let view = RiskView { positions: &pos, marks: &[mid], mid, open_orders: 0, backpressure: false, market_ok: true };
+    let view = RiskView {
+        positions: &pos,
+        marks: &[mid],
+        mid,
+        open_orders: 0,
+        backpressure: false,
+        market_ok: true,
+        sellable: None,
+        spendable: None,
+    };
     let intent = Intent { symbol: 0, side: Side::Buy, qty: Qty(100_000), px: t.ask, reduce_only: false, limit: false };
     risk.check(black_box(&intent), &view, ts_ns).is_ok()
 }

@@ -164,7 +164,8 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
 
 /// Binance takes a buy's commission in the BTC bought: the account receives the quantity less
 /// it. The engine books it so (a fee worth it, and out of the position), so after buys and
-/// sells its position is still exactly the simulator's BTC.
+/// sells its position is still exactly the simulator's BTC; and it never sends a sell of more
+/// BTC than the venue says the account holds.
 #[test]
 fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -203,6 +204,11 @@ fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
         sim.stderr_text()
     );
     assert_eq!(stats["unpriced_fees"], 0, "{stats}");
+    // The account starts with no BTC: the strategies' short targets are refused by the risk
+    // manager from the venue's balances (`max_position`), not sent for the venue to refuse.
+    let venue_refusals = get(api, "/orders?status=REJECTED&limit=1000");
+    assert_eq!(venue_refusals["total"], 0, "orders the venue refused: {venue_refusals}");
+    assert!(stats["rejects_by_reason"]["max_position"].as_u64() > Some(0), "{stats}");
 }
 
 #[test]

@@ -247,9 +247,24 @@ fn s(v: &Value) -> &str {
 fn orders_fill_against_the_served_book_with_user_data_and_latency() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cap = write_capture(dir.path());
+    // Commission in USDT on both sides, so the accounting below is in one asset (the default,
+    // a buy's commission in the BTC it receives, is venue_sim::venue's unit tests').
     let sim = Sim::start(
         dir,
-        &["--input", &cap, "--speed", "1", "--wait-clients", "1", "--balance", "USDT=10000", "--balance", "BTC=1"],
+        &[
+            "--input",
+            &cap,
+            "--speed",
+            "1",
+            "--wait-clients",
+            "1",
+            "--balance",
+            "USDT=10000",
+            "--balance",
+            "BTC=1",
+            "--fee-asset",
+            "quote",
+        ],
     );
     let mut api = sim.api();
     assert_eq!(api.ok("userDataStream.subscribe.signature", json!({})), json!({"subscriptionId": 0}));
@@ -486,7 +501,9 @@ fn signed_requests_and_orders_are_refused_with_binance_codes() {
 #[test]
 fn cancel_and_cancel_all_unlock_and_report() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = Sim::start(dir, &["--rate", "100", "--balance", "USDT=1000", "--balance", "BTC=0"]);
+    // Commission in USDT on both sides: a LIMIT buy locks it with its cost.
+    let sim =
+        Sim::start(dir, &["--rate", "100", "--balance", "USDT=1000", "--balance", "BTC=0", "--fee-asset", "quote"]);
     let mut api = sim.api();
     api.ok("userDataStream.subscribe.signature", json!({}));
     let mut ids = Vec::new();

@@ -694,6 +694,7 @@ impl Pipeline {
         ts_ns: u64,
     ) -> u32 {
         let i = intent.symbol;
+        let (sellable, spendable) = self.balance_limits(i);
         let view = RiskView {
             positions: &self.positions,
             marks: &self.marks,
@@ -701,6 +702,8 @@ impl Pipeline {
             open_orders: self.orders.open_count() as u32,
             backpressure: self.sink.blocked(),
             market_ok: self.market_ok(i, ts_ns),
+            sellable,
+            spendable,
         };
         let verdict = self.risk.check(&intent, &view, ts_ns);
         let t_risk = self.stamp();
@@ -1380,6 +1383,35 @@ impl Pipeline {
         let intent = Intent { symbol: i, side, qty, px, reduce_only: true, limit: false };
         let now = self.stamp();
         self.submit(intent, q.mid(), 0, now, now, ts_ns)
+    }
+
+    /// What the venue says the account holds for symbol `i` (live mode, else `None`): the free
+    /// balance of its base asset (what a sell may sell) and of its quote asset (what a buy may
+    /// spend). A Binance symbol's name is its base asset then its quote asset, and the account
+    /// lists only the assets it holds: when it lists one of the two, the other is held at 0.
+    fn balance_limits(&self, i: usize) -> (Option<Qty>, Option<Amount>) {
+        let (Some(gw), Some(name)) = (self.live.as_deref(), self.names.get(i)) else { return (None, None) };
+        // (asset name length, free balance) of the longest asset the name starts / ends with.
+        let mut base: Option<(usize, Qty)> = None;
+        let mut quote: Option<(usize, Qty)> = None;
+        for b in gw.balances() {
+            let a = b.asset.as_bytes();
+            if a.is_empty() || a.len() >= name.len() {
+                continue;
+            }
+            if name.starts_with(a) && base.is_none_or(|(len, _)| a.len() > len) {
+                base = Some((a.len(), b.free));
+            }
+            if name.ends_with(a) && quote.is_none_or(|(len, _)| a.len() > len) {
+                quote = Some((a.len(), b.free));
+            }
+        }
+        if base.is_none() && quote.is_none() {
+            return (None, None);
+        }
+        let held = |x: Option<(usize, Qty)>| x.map_or(Qty::ZERO, |(_, q)| q);
+        // Quote units are 1e-8 as Qty; `Amount` is exact at that scale.
+        (Some(held(base)), Some(Amount::from_fixed8(held(quote).raw())))
     }
 
     /// The part of `qty` (either sign) an order can carry: its size rounded down to the lot. A

@@ -9,8 +9,10 @@
 //! 4. a valid, fresh book and a live feed (`no_market`);
 //! 5. the price band around the mid — fat finger (`price_band`);
 //! 6. exchange filters: tick size, lot size (step, min, max quantity), min notional;
-//! 7. max open orders, no duplicate of an order just sent, the venue's order-rate limits;
-//! 8. for orders that increase exposure: position per symbol (quantity and notional), total
+//! 7. with the venue's balances (live): a sell no larger than the base asset held
+//!    (`max_position`), a buy no larger than the quote asset held (`capital`);
+//! 8. max open orders, no duplicate of an order just sent, the venue's order-rate limits;
+//! 9. for orders that increase exposure: position per symbol (quantity and notional), total
 //!    position, deployable capital (total − reserve), and risk per trade (the loss at the stop
 //!    distance within `risk_per_trade` × deployable capital).
 //!
@@ -60,6 +62,12 @@ pub struct RiskView<'a> {
     pub backpressure: bool,
     /// A valid, fresh book and a live feed exist to price the order.
     pub market_ok: bool,
+    /// What the account holds at the venue, when the venue reports it (live mode; `None`: not
+    /// limited, as with simulated fills): the free balance of the symbol's base asset, the most
+    /// a sell may sell — a spot account sells only what it holds — and of its quote asset, the
+    /// most a buy may spend.
+    pub sellable: Option<Qty>,
+    pub spendable: Option<Amount>,
 }
 
 /// The last admitted order of a symbol, for the duplicate check.
@@ -247,6 +255,14 @@ impl RiskManager {
         let notional = Amount::notional(it.px, it.qty);
         if notional < self.min_notional {
             return Err(RejectReason::MinNotional);
+        }
+        // A spot account cannot go short of what it holds nor spend what it does not have: the
+        // venue would refuse the order (-2010), after it had counted against the rate limits.
+        if it.side == Side::Sell && v.sellable.is_some_and(|max| it.qty > max) {
+            return Err(RejectReason::MaxPosition);
+        }
+        if it.side == Side::Buy && v.spendable.is_some_and(|max| notional > max) {
+            return Err(RejectReason::Capital);
         }
         if v.open_orders >= self.max_open_orders {
             return Err(RejectReason::MaxOpenOrders);

@@ -74,7 +74,16 @@ mod tests {
 
     /// The market at a 50 000 mid, with nothing else in the way of an order.
     fn view_at_50k<'a>(positions: &'a [Position], marks: &'a [Px]) -> RiskView<'a> {
-        RiskView { positions, marks, mid: Px::from_int(50_000), open_orders: 0, backpressure: false, market_ok: true }
+        RiskView {
+            positions,
+            marks,
+            mid: Px::from_int(50_000),
+            open_orders: 0,
+            backpressure: false,
+            market_ok: true,
+            sellable: None,
+            spendable: None,
+        }
     }
 
     /// A market buy of 0.001 at 50 000.

@@ -60,6 +60,8 @@ fn view(positions: &[Position]) -> RiskView<'_> {
         open_orders: 0,
         backpressure: false,
         market_ok: true,
+        sellable: None,
+        spendable: None,
     }
 }
 
@@ -169,6 +171,22 @@ fn lot_size_step_min_and_max() {
 fn min_notional() {
     // 0.0001 × 50 000 = 5 = min notional: admitted; 0.00009 is below.
     edge(rm, &view(&FLAT), buy("0.0001"), buy("0.00009"), RejectReason::MinNotional);
+}
+
+/// With the venue's balances (live, spot): a sell of what the account holds passes, one more
+/// lot is refused (it would be short, which a spot account cannot be); a buy of what the quote
+/// balance pays for passes, one lot more is refused. Both, reducing or not.
+#[test]
+fn venue_balances() {
+    let sell = |qty: &str| Intent { side: Side::Sell, ..buy(qty) };
+    let positions = long("0.01");
+    let held = RiskView { sellable: Some(q("0.002")), ..view(&positions) };
+    edge(rm, &held, sell("0.002"), sell("0.00201"), RejectReason::MaxPosition);
+    let flatten = |qty: &str| Intent { reduce_only: true, ..sell(qty) };
+    edge(rm, &held, flatten("0.002"), flatten("0.00201"), RejectReason::MaxPosition);
+    // 0.002 × 50 000 = 100.
+    let cash = RiskView { spendable: Some(Amount::from_fixed8(100 * 100_000_000)), ..view(&FLAT) };
+    edge(rm, &cash, buy("0.002"), buy("0.00201"), RejectReason::Capital);
 }
 
 #[test]
