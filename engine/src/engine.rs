@@ -641,7 +641,11 @@ impl Pipeline {
         if self.orch.contributors() == 0 {
             return 0;
         }
-        let target = self.orch.target(i);
+        let mut target = self.orch.target(i);
+        if target < 0.0 && !self.risk.allow_short() {
+            // A spot account's short target: flat.
+            target = 0.0;
+        }
         // Target quantity priced at the touch we would trade at, rounded down to the lot.
         let touch = if target > 0.0 { q.ask } else { q.bid };
         let target_qty = match self.target_memo[i] {

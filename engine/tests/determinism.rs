@@ -111,3 +111,26 @@ fn the_binance_capture_twice_gives_the_same_orders() {
     assert!(orders >= 5, "too few orders to say anything: {orders}");
     assert_eq!(a, b);
 }
+
+/// `risk.allow_short = false`: the same strategies on the same market trade as a spot account
+/// could — sells, but no fill ever leaves the position below flat — where the default goes short.
+#[test]
+fn without_shorts_no_fill_takes_the_position_below_flat() {
+    let positions = |cfg: &Config| -> Vec<(Qty, bool)> {
+        run_synthetic(cfg, 40_000)
+            .into_iter()
+            .filter_map(|d| match d {
+                Decision::Fill { position, .. } => Some(position),
+                _ => None,
+            })
+            .map(|p| (p, p.raw() < 0))
+            .collect()
+    };
+    let short = |fills: &[(Qty, bool)]| fills.iter().filter(|f| f.1).count();
+    assert!(short(&positions(&config())) > 0, "the default goes short on this market");
+    let mut spot = config();
+    spot.risk.allow_short = false;
+    let fills = positions(&spot);
+    assert!(fills.len() >= 10, "it still trades: {} fills", fills.len());
+    assert_eq!(short(&fills), 0, "{fills:?}");
+}

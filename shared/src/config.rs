@@ -151,6 +151,11 @@ pub struct RiskConfig {
     pub orders_per_day: u32,
     /// On a kill-switch trip, also send reduce-only orders that bring every position to zero.
     pub kill_flatten: bool,
+    /// A position may go below zero (short). `false` trades as a spot account does: no sell
+    /// takes a position below flat, and a short target is held at flat — so paper, shadow and
+    /// backtests show what a spot account could have done. In live mode the venue's balances
+    /// limit sells whatever this says.
+    pub allow_short: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@
 //! 5. the price band around the mid — fat finger (`price_band`);
 //! 6. exchange filters: tick size, lot size (step, min, max quantity), min notional;
 //! 7. with the venue's balances (live): a sell no larger than the base asset held
-//!    (`max_position`), a buy no larger than the quote asset held (`capital`);
+//!    (`max_position`), a buy no larger than the quote asset held (`capital`); without
+//!    `risk.allow_short`, no sell below a flat position (`max_position`);
 //! 8. max open orders, no duplicate of an order just sent, the venue's order-rate limits;
 //! 9. for orders that increase exposure: position per symbol (quantity and notional), total
 //!    position, deployable capital (total − reserve), and risk per trade (the loss at the stop
@@ -101,6 +102,7 @@ pub struct RiskManager {
     min_qty: Qty,
     max_qty: Qty,
     max_open_orders: u32,
+    allow_short: bool,
     duplicate_window_ns: u64,
     last: Vec<LastOrder>,
     rate: OrderRate,
@@ -139,6 +141,7 @@ impl RiskManager {
             min_qty: Qty::from_f64(f.min_qty).unwrap_or(Qty::ZERO),
             max_qty: Qty::from_f64(f.max_qty).unwrap_or(Qty::MAX),
             max_open_orders: r.max_open_orders,
+            allow_short: r.allow_short,
             duplicate_window_ns: r.duplicate_window_ms * 1_000_000,
             last: vec![LastOrder::default(); n],
             rate: OrderRate::new(r.orders_per_10s, r.orders_per_day),
@@ -154,6 +157,11 @@ impl RiskManager {
     #[inline]
     pub fn round_qty(&self, qty: Qty) -> Qty {
         Qty(qty.raw() - qty.raw().rem_euclid(self.step.raw()))
+    }
+
+    /// `risk.allow_short`: a position may go below zero.
+    pub fn allow_short(&self) -> bool {
+        self.allow_short
     }
 
     /// Maximum absolute position notional per symbol.
@@ -258,7 +266,9 @@ impl RiskManager {
         }
         // A spot account cannot go short of what it holds nor spend what it does not have: the
         // venue would refuse the order (-2010), after it had counted against the rate limits.
-        if it.side == Side::Sell && v.sellable.is_some_and(|max| it.qty > max) {
+        if it.side == Side::Sell
+            && (v.sellable.is_some_and(|max| it.qty > max) || (!self.allow_short && new_pos.raw() < 0))
+        {
             return Err(RejectReason::MaxPosition);
         }
         if it.side == Side::Buy && v.spendable.is_some_and(|max| notional > max) {

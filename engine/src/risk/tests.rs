@@ -189,6 +189,17 @@ fn venue_balances() {
     edge(rm, &cash, buy("0.002"), buy("0.00201"), RejectReason::Capital);
 }
 
+/// `risk.allow_short = false`: selling a long position down to flat passes, one lot more is
+/// refused; the default allows it.
+#[test]
+fn no_short_below_flat() {
+    let sell = |qty: &str| Intent { side: Side::Sell, ..buy(qty) };
+    let positions = long("0.002");
+    let spot = || rm_with(&[("risk.allow_short", "false")]);
+    edge(spot, &view(&positions), sell("0.002"), sell("0.00201"), RejectReason::MaxPosition);
+    assert_eq!(rm().check(&sell("0.00201"), &view(&positions), T), Ok(()));
+}
+
 #[test]
 fn max_open_orders() {
     let mut r = rm();
