@@ -14,11 +14,11 @@
 //! mode, as the engine restores them, and never from one mode to another).
 
 use super::metrics::{Day, Fill, Ledger, Metrics};
-use crate::store::codec::parse_amount;
+use crate::store::codec::{parse_amount, parse_side};
 use crate::store::schema::APPLICATION_ID;
 use anyhow::{Context, anyhow, bail};
 use hft_shared::config::Mode;
-use hft_shared::{Amount, Px, Qty, Side};
+use hft_shared::{Amount, Px, Qty};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -115,11 +115,7 @@ pub fn metrics(conn: &Connection, modes: &[Mode], capital: Amount) -> anyhow::Re
     let mut ledger = Ledger::new(capital, symbols.len().max(1));
     let mut last = 0u64;
     for (ts, run, order, sym, side, px, qty, fee, decision, base_fee) in rows {
-        let side = match side.as_str() {
-            "BUY" => Side::Buy,
-            "SELL" => Side::Sell,
-            other => return Err(anyhow!("a stored fill has side {other:?}")),
-        };
+        let side = parse_side(&side).ok_or_else(|| anyhow!("a stored fill has side {side:?}"))?;
         let fee = parse_amount(&fee).ok_or_else(|| anyhow!("a stored fill has fee {fee:?}"))?;
         let ts = u64::try_from(ts).unwrap_or(0);
         last = last.max(ts);

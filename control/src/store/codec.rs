@@ -7,11 +7,20 @@
 //!
 //! Writer thread and start-up; allocates (strings).
 
-use hft_shared::Amount;
 use hft_shared::px::{AMOUNT_DECIMALS, AMOUNT_SCALE};
+use hft_shared::{Amount, Side};
 
 /// Nanoseconds per UTC day (Unix time has no leap seconds).
 pub const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// Reads back a side as stored (`Side::as_str`: `BUY`, `SELL`).
+pub fn parse_side(s: &str) -> Option<Side> {
+    match s {
+        "BUY" => Some(Side::Buy),
+        "SELL" => Some(Side::Sell),
+        _ => None,
+    }
+}
 
 /// An amount as stored: its exact decimal text.
 pub fn amount(a: Amount) -> String {

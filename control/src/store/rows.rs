@@ -14,7 +14,7 @@ use anyhow::anyhow;
 use hft_engine::restore::{BreakerState, Restore, RestoredPosition};
 use hft_engine::risk::Position;
 use hft_shared::msg::KillCause;
-use hft_shared::{Amount, Px, Qty, SymbolId};
+use hft_shared::{Amount, Px, Qty, Side, SymbolId};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -28,6 +28,21 @@ pub struct PosRow {
     pub fills: u64,
     pub updated_ns: u64,
     pub dirty: bool,
+}
+
+impl PosRow {
+    /// A stored fill moves the row: the position by the engine's arithmetic (`moved`: the base
+    /// quantity the account moved by, [`hft_shared::msg::moved_qty`]), the count, the time, and
+    /// the mark when none is known yet.
+    pub fn on_fill(&mut self, side: Side, px: Px, moved: Qty, fee: Amount, ts_ns: u64) {
+        self.pos.on_fill(side, px, moved, fee);
+        self.fills += 1;
+        self.updated_ns = self.updated_ns.max(ts_ns);
+        if self.mark.raw() <= 0 {
+            self.mark = px;
+        }
+        self.dirty = true;
+    }
 }
 
 /// The `risk_state` row.

@@ -8,11 +8,11 @@
 //! `side` is `BUY`/`SELL`; order `status` is Binance's (`NEW`, `FILLED`, …, `PENDING_NEW` for
 //! sent and not yet acknowledged).
 
-use super::codec::parse_amount;
+use super::codec::{parse_amount, parse_side};
 use super::rows::{PosRow, write_position};
 use anyhow::{Context, anyhow, bail};
 use hft_shared::config::StoreSync;
-use hft_shared::{Px, Qty, Side};
+use hft_shared::{Px, Qty};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 
@@ -338,7 +338,8 @@ fn replay_positions(tx: &Connection, latest: &str) -> anyhow::Result<()> {
         let (symbol, mark) = row?;
         marks.insert(symbol, Px(mark));
     }
-    let mut rows: BTreeMap<(String, String), PosRow> = BTreeMap::new();
+    // With the last fill's price as the mark, unless the latest mode keeps its stored one.
+    let mut rows: BTreeMap<(String, String), (PosRow, Px)> = BTreeMap::new();
     let mut stmt = tx.prepare(
         "SELECT r.mode, f.symbol, f.side, f.px_e8, f.qty_e8, f.fee, f.ts_ns FROM fills f \
          JOIN runs r ON r.id = f.run_id ORDER BY f.id",
@@ -346,26 +347,17 @@ fn replay_positions(tx: &Connection, latest: &str) -> anyhow::Result<()> {
     let mut fills = stmt.query([])?;
     while let Some(f) = fills.next()? {
         let (mode, symbol, side): (String, String, String) = (f.get(0)?, f.get(1)?, f.get(2)?);
-        let side = match side.as_str() {
-            "BUY" => Side::Buy,
-            "SELL" => Side::Sell,
-            other => bail!("a stored fill of {symbol} has side {other:?}"),
-        };
+        let side = parse_side(&side).ok_or_else(|| anyhow!("a stored fill of {symbol} has side {side:?}"))?;
         let fee: String = f.get(5)?;
         let fee = parse_amount(&fee).ok_or_else(|| anyhow!("a stored fill of {symbol} has fee {fee:?}"))?;
-        let (px, qty) = (Px(f.get(3)?), Qty(f.get(4)?));
-        let row = rows.entry((mode, symbol)).or_default();
-        row.pos.on_fill(side, px, qty, fee);
-        row.fills += 1;
-        row.mark = px;
-        row.updated_ns = row.updated_ns.max(u64::try_from(f.get::<_, i64>(6)?).unwrap_or(0));
+        let (px, qty, ts) = (Px(f.get(3)?), Qty(f.get(4)?), u64::try_from(f.get::<_, i64>(6)?).unwrap_or(0));
+        let (row, last_px) = rows.entry((mode, symbol)).or_default();
+        // Version 1 kept no base-asset commission: the position moved by the quantity.
+        row.on_fill(side, px, qty, fee, ts);
+        *last_px = px;
     }
-    for ((mode, symbol), mut row) in rows {
-        if mode == latest
-            && let Some(&mark) = marks.get(&symbol).filter(|m| m.raw() > 0)
-        {
-            row.mark = mark;
-        }
+    for ((mode, symbol), (mut row, last_px)) in rows {
+        row.mark = marks.get(&symbol).copied().filter(|m| mode == latest && m.raw() > 0).unwrap_or(last_px);
         write_position(tx, &mode, &symbol, &row)?;
     }
     Ok(())
@@ -375,7 +367,7 @@ fn replay_positions(tx: &Connection, latest: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use hft_engine::risk::Position;
-    use hft_shared::Amount;
+    use hft_shared::{Amount, Side};
 
     #[test]
     fn created_once_then_recognised() {

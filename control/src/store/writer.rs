@@ -354,13 +354,7 @@ fn fill(conn: &Connection, state: &mut State, run_id: i64, f: &FillEvent, t: &mu
     if let Some(slot) = state.positions.get_mut(f.symbol.index()) {
         let row = slot.get_or_insert_with(PosRow::default);
         let before = row.pos.realized_net();
-        row.pos.on_fill(f.side, f.px, f.moved(), f.fee);
-        row.fills += 1;
-        row.updated_ns = row.updated_ns.max(f.ts_ns);
-        if row.mark.raw() <= 0 {
-            row.mark = f.px;
-        }
-        row.dirty = true;
+        row.on_fill(f.side, f.px, f.moved(), f.fee, f.ts_ns);
         if row.pos.qty != f.position || row.pos.realized_net() != f.realized {
             t.mismatches += 1;
         }
