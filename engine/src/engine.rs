@@ -172,6 +172,28 @@ impl DiffBuffer {
     }
 }
 
+/// One of the two assets of a Binance symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    Base,
+    Quote,
+}
+
+/// Which asset of the symbol `name` the asset `asset` is: a Binance symbol's name is its base
+/// asset then its quote asset (`BTCUSDT`: `BTC`, `USDT`). `None` for any other (BNB on
+/// `BTCUSDT`), and for an empty or a whole name.
+fn leg_of(name: &[u8], asset: &[u8]) -> Option<Leg> {
+    if asset.is_empty() || asset.len() >= name.len() {
+        None
+    } else if name.starts_with(asset) {
+        Some(Leg::Base)
+    } else if name.ends_with(asset) {
+        Some(Leg::Quote)
+    } else {
+        None
+    }
+}
+
 /// decode → book → strategy → risk → exec over one frame at a time.
 pub struct Pipeline {
     clock: Clock,
@@ -954,22 +976,22 @@ impl Pipeline {
 
     /// A trade's commission as (fee in the quote asset, the part of it taken in the base asset).
     /// Binance takes it in the asset the trade pays out — a buy's in the base asset, a sell's in
-    /// the quote asset — or in BNB when the account pays fees in BNB. A Binance symbol's name is
-    /// its base asset then its quote asset, which tells the two apart; a commission in any other
-    /// asset has no price here: booked as no fee, and counted.
+    /// the quote asset — or in BNB when the account pays fees in BNB ([`leg_of`] tells which); a
+    /// commission in any other asset has no price here: booked as no fee, and counted.
     fn commission(&mut self, symbol: SymbolId, r: &ExecutionReport) -> (Amount, Qty) {
         let (c, asset) = (r.commission, r.commission_asset.as_bytes());
-        let name = self.names.get(symbol.index()).map_or(&[][..], |n| &n[..]);
         if c.raw() <= 0 || asset.is_empty() {
-            (Amount::ZERO, Qty::ZERO)
-        } else if name.len() > asset.len() && name.starts_with(asset) {
-            (Amount::notional(r.last_px, c), c)
-        } else if name.len() > asset.len() && name.ends_with(asset) {
+            return (Amount::ZERO, Qty::ZERO);
+        }
+        let name = self.names.get(symbol.index()).map_or(&[][..], |n| &n[..]);
+        match leg_of(name, asset) {
+            Some(Leg::Base) => (Amount::notional(r.last_px, c), c),
             // 1e-8 quote units.
-            (Amount::from_fixed8(c.raw()), Qty::ZERO)
-        } else {
-            self.counters.unpriced_fees += 1;
-            (Amount::ZERO, Qty::ZERO)
+            Some(Leg::Quote) => (Amount::from_fixed8(c.raw()), Qty::ZERO),
+            None => {
+                self.counters.unpriced_fees += 1;
+                (Amount::ZERO, Qty::ZERO)
+            }
         }
     }
 
@@ -1391,23 +1413,22 @@ impl Pipeline {
 
     /// What the venue says the account holds for symbol `i` (live mode, else `None`): the free
     /// balance of its base asset (what a sell may sell) and of its quote asset (what a buy may
-    /// spend). A Binance symbol's name is its base asset then its quote asset, and the account
-    /// lists only the assets it holds: when it lists one of the two, the other is held at 0.
+    /// spend), by [`leg_of`]. The account lists only the assets it holds: when it lists one of
+    /// the two, the other is held at 0.
     fn balance_limits(&self, i: usize) -> (Option<Qty>, Option<Amount>) {
         let (Some(gw), Some(name)) = (self.live.as_deref(), self.names.get(i)) else { return (None, None) };
-        // (asset name length, free balance) of the longest asset the name starts / ends with.
+        // (asset name length, free balance) of the longest asset of each leg.
         let mut base: Option<(usize, Qty)> = None;
         let mut quote: Option<(usize, Qty)> = None;
         for b in gw.balances() {
             let a = b.asset.as_bytes();
-            if a.is_empty() || a.len() >= name.len() {
-                continue;
-            }
-            if name.starts_with(a) && base.is_none_or(|(len, _)| a.len() > len) {
-                base = Some((a.len(), b.free));
-            }
-            if name.ends_with(a) && quote.is_none_or(|(len, _)| a.len() > len) {
-                quote = Some((a.len(), b.free));
+            let slot = match leg_of(name, a) {
+                Some(Leg::Base) => &mut base,
+                Some(Leg::Quote) => &mut quote,
+                None => continue,
+            };
+            if slot.is_none_or(|(len, _)| a.len() > len) {
+                *slot = Some((a.len(), b.free));
             }
         }
         if base.is_none() && quote.is_none() {
