@@ -638,16 +638,13 @@ impl Venue {
         let rate = if maker { self.cfg.maker_e8 } else { self.cfg.taker_e8 };
         let fee;
         let in_base = o.side.is_buy() && self.cfg.fee_asset == FeeAsset::Received;
-        if in_base {
+        if o.side.is_buy() {
             let cost = notional_up(px, qty);
-            fee = commission(i128::from(qty), rate);
-            self.take_locked(&o.quote.clone(), &mut o.lock, cost);
-            self.balance(&o.base.clone()).free += i128::from(qty) - fee;
-        } else if o.side.is_buy() {
-            let cost = notional_up(px, qty);
-            fee = commission(cost, rate);
-            self.take_locked(&o.quote.clone(), &mut o.lock, cost + fee);
-            self.balance(&o.base.clone()).free += i128::from(qty);
+            // Out of what the buy receives, or on top of what it pays.
+            fee = commission(if in_base { i128::from(qty) } else { cost }, rate);
+            let (base_fee, quote_fee) = if in_base { (fee, 0) } else { (0, fee) };
+            self.take_locked(&o.quote.clone(), &mut o.lock, cost + quote_fee);
+            self.balance(&o.base.clone()).free += i128::from(qty) - base_fee;
         } else {
             let proceeds = matching::notional(px, qty);
             fee = commission(proceeds, rate);
