@@ -74,16 +74,7 @@ mod tests {
 
     /// The market at a 50 000 mid, with nothing else in the way of an order.
     fn view_at_50k<'a>(positions: &'a [Position], marks: &'a [Px]) -> RiskView<'a> {
-        RiskView {
-            positions,
-            marks,
-            mid: Px::from_int(50_000),
-            open_orders: 0,
-            backpressure: false,
-            market_ok: true,
-            sellable: None,
-            spendable: None,
-        }
+        RiskView { marks, ..super::super::tests::view(positions) }
     }
 
     /// A market buy of 0.001 at 50 000.

@@ -52,7 +52,8 @@ fn rm() -> RiskManager {
 const FLAT: [Position; 2] = [Position { qty: Qty(0), cost: Amount(0), realized: Amount(0), fees: Amount(0) }; 2];
 const MARKS: [Px; 2] = [Px::from_int(50_000), Px::from_int(2_000)];
 
-fn view(positions: &[Position]) -> RiskView<'_> {
+/// A market at a 50 000 mid with nothing in the way of an order (also the restore tests').
+pub(super) fn view(positions: &[Position]) -> RiskView<'_> {
     RiskView {
         positions,
         marks: &MARKS,
