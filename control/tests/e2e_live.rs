@@ -211,6 +211,71 @@ fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
     assert!(stats["rejects_by_reason"]["max_position"].as_u64() > Some(0), "{stats}");
 }
 
+/// The engine's position can exceed what the account holds (funds moved out of the account, a
+/// commission the venue took that could not be booked): a flatten then sells what the account
+/// holds — not a refusal of the whole position, again on every flatten — and what it could not
+/// sell stays the engine's position.
+#[test]
+fn flatten_sells_what_the_account_holds_when_the_position_is_larger() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut sim_cmd = hft(dir.path());
+    sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
+    // Commission in USDT: before the withdrawal the position is exactly the account's BTC.
+    sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0", "--fee-asset", "quote"]);
+    let sim = Running::spawn(sim_cmd);
+    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
+    let eng = Running::spawn(live_engine(dir.path(), sim_port));
+    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
+    let position = || qty(&get(api, "/stats")["position"]["BTCUSDT"]);
+
+    // Trade until the engine is long, then halt and let the orders settle; again if the last
+    // fills took it back to flat.
+    let lot = Qty::parse("0.00001").expect("qty");
+    let mut long = Qty::ZERO;
+    for _ in 0..5 {
+        let (status, reply) = post(api, "/trading/resume", Some(TOKEN));
+        assert_eq!(status, 200, "{reply}");
+        wait_until("a long position", Duration::from_secs(90), &eng, || position() > Qty(100 * lot.raw()));
+        let (status, reply) = post(api, "/trading/halt", Some(TOKEN));
+        assert_eq!(status, 200, "{reply}");
+        wait_until("no order open at the venue", Duration::from_secs(30), &eng, || {
+            get(sim_port, "/control/status")["open_orders"].as_u64() == Some(0)
+                && get(api, "/orders?status=open")["total"].as_u64() == Some(0)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        long = position();
+        if long > Qty(100 * lot.raw()) {
+            break;
+        }
+    }
+    assert!(long > Qty(100 * lot.raw()), "never long after halting: {long:?}");
+    assert_eq!(long, venue_btc(sim_port), "engine position vs venue account before the withdrawal");
+
+    // Half of it leaves the account.
+    let out = Qty(long.raw() / 2);
+    let (status, reply) = post(sim_port, &format!("/control/withdraw?asset=BTC&qty={out}"), None);
+    assert_eq!(status, 200, "{reply}");
+    std::thread::sleep(Duration::from_millis(500));
+    let refused_before = get(api, "/stats")["rejects_by_reason"]["max_position"].as_u64().unwrap_or(0);
+    let (status, reply) = post(api, "/trading/flatten", Some(TOKEN));
+    assert_eq!(status, 200, "{reply}");
+
+    // What the account held is sold, to less than a lot; the engine keeps the withdrawn part.
+    wait_until("the account's BTC sold", Duration::from_secs(30), &eng, || venue_btc(sim_port) < lot);
+    wait_until("the sale booked", Duration::from_secs(30), &eng, || {
+        position().raw() - venue_btc(sim_port).raw() == out.raw()
+    });
+    let stats = get(api, "/stats");
+    assert_eq!(stats["rejects_by_reason"]["max_position"].as_u64().unwrap_or(0), refused_before, "{stats}");
+    let venue_refusals = get(api, "/orders?status=REJECTED&limit=1000");
+    assert_eq!(
+        venue_refusals["total"],
+        0,
+        "orders the venue refused: {venue_refusals}\nvenue stderr:\n{}",
+        sim.stderr_text()
+    );
+}
+
 #[test]
 fn live_mode_refuses_to_start_without_confirmation_or_keys() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1393,14 +1393,24 @@ impl Pipeline {
         }
     }
 
-    /// A reduce-only market order closing symbol `i`'s position; returns orders sent.
+    /// A reduce-only market order closing symbol `i`'s position; returns orders sent. In live
+    /// mode a long is sold only as far as the venue says the account holds the base asset: a
+    /// position above the account (a commission the venue took that could not be booked, funds
+    /// moved out of the account) would otherwise make every flatten a refusal, for ever, and
+    /// leave the whole position open; this way what the account holds is sold and the rest
+    /// stays visible as the position.
     fn flatten_symbol(&mut self, i: usize, ts_ns: u64) -> u32 {
         let pos = self.positions[i].qty;
-        let qty = self.tradable(pos);
+        let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
+        let mut qty = self.tradable(pos);
+        if side == Side::Sell
+            && let (Some(held), _) = self.balance_limits(i)
+        {
+            qty = qty.min(self.tradable(held));
+        }
         if qty.is_zero() {
             return 0;
         }
-        let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
         let q = self.quotes[i];
         let px = match side {
             Side::Buy => q.ask,

@@ -1,5 +1,6 @@
 //! The operator's side of the simulator: `GET /control/status`, `GET /control/latency` (the
-//! wire-to-wire percentiles) and the fault triggers `POST /control/{drop,gap,malformed,stall?ms=D}`.
+//! wire-to-wire percentiles), the fault triggers `POST /control/{drop,gap,malformed,stall?ms=D}`,
+//! and `POST /control/withdraw?asset=A&qty=Q`, which takes funds out of the account.
 //! No token: the simulator is a test fixture that binds to loopback unless told otherwise.
 //!
 //! Runs on the tokio runtime; allocates freely.
@@ -102,4 +103,28 @@ pub async fn stall(State(shared): State<Arc<Shared>>, q: Result<Query<StallQuery
     };
     shared.stall(Duration::from_millis(ms));
     Json(json!({"ok": true, "fault": "stall", "ms": ms})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawQuery {
+    asset: Option<String>,
+    qty: Option<String>,
+}
+
+/// `POST /control/withdraw?asset=A&qty=Q`: `Q` (a decimal > 0) of asset `A` leaves the account's
+/// free balance, as a withdrawal would; subscribers get the new balance. 400 when the free
+/// balance is short of it, or for a missing or bad parameter.
+pub async fn withdraw(State(shared): State<Arc<Shared>>, q: Result<Query<WithdrawQuery>, QueryRejection>) -> Response {
+    let usage = "`asset` (e.g. BTC) and `qty` (a decimal > 0, e.g. 0.005) are required";
+    let Ok(Query(WithdrawQuery { asset: Some(asset), qty: Some(qty) })) = q else {
+        return bad_request(usage.to_string());
+    };
+    let amount = match hft_shared::Qty::parse(&qty) {
+        Ok(q) if q.raw() > 0 && !asset.is_empty() => q,
+        _ => return bad_request(usage.to_string()),
+    };
+    if !shared.venue().withdraw(&asset, i128::from(amount.raw()), super::api::now_ms()) {
+        return bad_request(format!("the free {asset} balance is short of {qty}"));
+    }
+    Json(json!({"ok": true, "asset": asset, "qty": super::wire::dec8(i128::from(amount.raw()))})).into_response()
 }

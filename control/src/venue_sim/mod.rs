@@ -433,6 +433,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/control/gap", post(control::gap))
         .route("/control/malformed", post(control::malformed))
         .route("/control/stall", post(control::stall))
+        .route("/control/withdraw", post(control::withdraw))
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_errors))
         .with_state(shared)

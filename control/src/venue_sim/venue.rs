@@ -380,6 +380,20 @@ impl Venue {
         self.balances.entry(asset.to_owned()).or_default()
     }
 
+    /// Takes `qty` (> 0, 1e-8 units) of `asset`'s free balance out of the account — a
+    /// withdrawal, or a transfer to another account — and reports the new balance on the
+    /// user-data stream (`outboundAccountPosition`), as Binance does. `false`, and nothing
+    /// moves, when the free balance is short of it.
+    pub fn withdraw(&mut self, asset: &str, qty: i128, now_ms: u64) -> bool {
+        let b = self.balance(asset);
+        if qty <= 0 || b.free < qty {
+            return false;
+        }
+        b.free -= qty;
+        self.account_position(&[asset], now_ms);
+        true
+    }
+
     /// `(asset, free, locked)` of every asset the account has held.
     pub fn balances(&self) -> impl Iterator<Item = (&str, i128, i128)> + '_ {
         self.balances.iter().map(|(a, b)| (a.as_str(), b.free, b.locked))
@@ -812,6 +826,22 @@ mod tests {
         assert_eq!(split_symbol("BTCFDUSD"), Some(("BTC", "FDUSD")));
         assert_eq!(split_symbol("USDT"), None);
         assert_eq!(split_symbol("XYZABC"), None);
+    }
+
+    /// A withdrawal takes free funds only, and subscribers hear of the new balance.
+    #[test]
+    fn withdraw_moves_free_funds_out_and_reports_the_balance() {
+        let mut v = venue();
+        let (tx, mut rx) = mpsc::channel(8);
+        v.subscribe(1, 7, tx);
+        assert!(!v.withdraw("BTC", i128::from(2 * P + 1), 5), "more than the free balance");
+        assert!(!v.withdraw("BTC", 0, 5));
+        assert!(rx.try_recv().is_err(), "a refused withdrawal reports nothing");
+        assert!(v.withdraw("BTC", i128::from(P / 2), 5));
+        assert_eq!(bal(&v, "BTC"), (i128::from(3 * P / 2), 0));
+        let event: Value = serde_json::from_str(rx.try_recv().expect("an event").as_str()).expect("json");
+        assert_eq!(event["event"]["e"], "outboundAccountPosition", "{event}");
+        assert_eq!(event["event"]["B"][0], json!({"a": "BTC", "f": "1.50000000", "l": "0.00000000"}), "{event}");
     }
 
     /// Binance's way: a buy receives the quantity less its commission, taken in the base asset
