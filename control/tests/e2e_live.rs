@@ -91,22 +91,39 @@ fn live_engine(dir: &Path, sim: u16) -> Command {
     cmd
 }
 
+/// `hft venue-sim` with 100 000 USDT and no BTC, commission in `fee_asset`, and a live engine
+/// trading on it: (simulator, its port, engine, the engine's API port).
+fn start(dir: &Path, fee_asset: &str) -> (Running, u16, Running, u16) {
+    let mut sim_cmd = hft(dir);
+    sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
+    sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0", "--fee-asset", fee_asset]);
+    let sim = Running::spawn(sim_cmd);
+    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
+    let eng = Running::spawn(live_engine(dir, sim_port));
+    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
+    (sim, sim_port, eng, api)
+}
+
+/// Halts trading and waits until neither the venue nor the engine has an order open, and the
+/// last reports are in.
+fn halt_and_settle(api: u16, sim: u16, eng: &Running) {
+    let (status, reply) = post(api, "/trading/halt", Some(TOKEN));
+    assert_eq!(status, 200, "{reply}");
+    wait_until("no order open at the venue", Duration::from_secs(30), eng, || {
+        get(sim, "/control/status")["open_orders"].as_u64() == Some(0)
+            && get(api, "/orders?status=open")["total"].as_u64() == Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 #[test]
 fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sim_cmd = hft(dir.path());
-    sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
-    sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0"]);
     // Commission in USDT on both sides: a fill recovered by `order.status` after the drop
     // carries no commission (Binance reports none there), and a buy's commission in BTC would
     // then leave the account short of the engine's position by it. The commission in BTC is
     // `commission_in_the_base_asset_keeps_the_position_equal_to_the_account` below.
-    sim_cmd.args(["--fee-asset", "quote"]);
-    let sim = Running::spawn(sim_cmd);
-    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
-
-    let eng = Running::spawn(live_engine(dir.path(), sim_port));
-    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
+    let (sim, sim_port, eng, api) = start(dir.path(), "quote");
     assert!(!eng.stderr_text().contains(SECRET), "the secret was printed");
 
     // Orders placed, acknowledged (NEW) and filled through the venue.
@@ -169,13 +186,7 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
 #[test]
 fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sim_cmd = hft(dir.path());
-    sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
-    sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0", "--fee-asset", "received"]);
-    let sim = Running::spawn(sim_cmd);
-    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
-    let eng = Running::spawn(live_engine(dir.path(), sim_port));
-    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
+    let (sim, sim_port, eng, api) = start(dir.path(), "received");
 
     // Buys (their commission in BTC) and sells (in USDT).
     let sides = |fills: &Value| -> (u64, u64) {
@@ -188,13 +199,7 @@ fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
         let (buys, sells) = sides(&get(api, "/fills?limit=1000"));
         buys >= 2 && sells >= 1
     });
-    let (status, reply) = post(api, "/trading/halt", Some(TOKEN));
-    assert_eq!(status, 200, "{reply}");
-    wait_until("no order open at the venue", Duration::from_secs(30), &eng, || {
-        get(sim_port, "/control/status")["open_orders"].as_u64() == Some(0)
-            && get(api, "/orders?status=open")["total"].as_u64() == Some(0)
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    halt_and_settle(api, sim_port, &eng);
     let stats = get(api, "/stats");
     assert_eq!(
         qty(&stats["position"]["BTCUSDT"]),
@@ -218,14 +223,8 @@ fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
 #[test]
 fn flatten_sells_what_the_account_holds_when_the_position_is_larger() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sim_cmd = hft(dir.path());
-    sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
     // Commission in USDT: before the withdrawal the position is exactly the account's BTC.
-    sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0", "--fee-asset", "quote"]);
-    let sim = Running::spawn(sim_cmd);
-    let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
-    let eng = Running::spawn(live_engine(dir.path(), sim_port));
-    let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
+    let (sim, sim_port, eng, api) = start(dir.path(), "quote");
     let position = || qty(&get(api, "/stats")["position"]["BTCUSDT"]);
 
     // Trade until the engine is long, then halt and let the orders settle; again if the last
@@ -236,13 +235,7 @@ fn flatten_sells_what_the_account_holds_when_the_position_is_larger() {
         let (status, reply) = post(api, "/trading/resume", Some(TOKEN));
         assert_eq!(status, 200, "{reply}");
         wait_until("a long position", Duration::from_secs(90), &eng, || position() > Qty(100 * lot.raw()));
-        let (status, reply) = post(api, "/trading/halt", Some(TOKEN));
-        assert_eq!(status, 200, "{reply}");
-        wait_until("no order open at the venue", Duration::from_secs(30), &eng, || {
-            get(sim_port, "/control/status")["open_orders"].as_u64() == Some(0)
-                && get(api, "/orders?status=open")["total"].as_u64() == Some(0)
-        });
-        std::thread::sleep(Duration::from_millis(500));
+        halt_and_settle(api, sim_port, &eng);
         long = position();
         if long > Qty(100 * lot.raw()) {
             break;
