@@ -11,7 +11,7 @@ use crate::events::EventSink;
 use crate::exec::live::gateway::{GatewayEvent, LiveGateway, LiveParams, NewOrder};
 use crate::exec::live::response::{ExecType, ExecutionReport};
 use crate::exec::live::{ClientId, RequestKind};
-use crate::exec::orders::{OrderError, OrderTable, parse_client_id};
+use crate::exec::orders::{Order, OrderError, OrderTable, parse_client_id};
 use crate::exec::sim::{REPORTS_PER_ORDER, Report, ReportKind, SimVenue};
 use crate::feed::decode::{self, DecodeError, DecodeScratch, Decoded};
 use crate::feed::record::Recorder;
@@ -21,7 +21,7 @@ use crate::restore::{Restore, RestoreError};
 use crate::risk::breaker::BreakerUpdate;
 use crate::risk::{Intent, Position, RiskManager, RiskView};
 use crate::runtime::EngineError;
-use crate::strategy::{Orchestrator, TARGET_LEVELS, Tick};
+use crate::strategy::{Orchestrator, SHARE_SCALE, TARGET_LEVELS, Tick};
 use crate::telemetry::Latency;
 use hft_shared::config::{Config, LIVE_CONFIRMATION, Mode, StrategyOrderType};
 use hft_shared::msg::{
@@ -249,7 +249,23 @@ pub struct Pipeline {
     target_memo: Vec<(u64, Px, Qty)>,
     next_order_id: u64,
     throttle: Vec<[Throttle; RejectReason::COUNT]>,
+    /// Market making's quotes at the venue, per symbol: bid, ask.
+    mm_quotes: Vec<[MmQuote; 2]>,
+    /// `strategies.marketmaking.requote_ms`, ns.
+    requote_ns: u64,
 }
+
+/// One side of market making's quotes: its resting order, the price it rests at, and when the
+/// side last sent an order (or was refused one).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct MmQuote {
+    id: Option<OrderId>,
+    px: Px,
+    at_ns: u64,
+}
+
+/// Market making's bit in an order's `strategies`.
+const MM: u8 = 1 << StrategyKind::MarketMaking.index();
 
 /// A symbol name as at most two words, so that finding a frame's symbol compares words instead
 /// of calling `bcmp` per configured symbol: names of 4 to 16 bytes (all of Binance's) are
@@ -342,6 +358,8 @@ impl Pipeline {
             target_memo: vec![(0, Px::ZERO, Qty::ZERO); n],
             next_order_id: 1,
             throttle: vec![[Throttle::default(); RejectReason::COUNT]; n],
+            mm_quotes: vec![[MmQuote::default(); 2]; n],
+            requote_ns: cfg.strategies.marketmaking.requote_ms * 1_000_000,
         }
     }
 
@@ -657,6 +675,20 @@ impl Pipeline {
         if decision.is_some() {
             self.counters.signals += 1;
         }
+        let mut sent = 0;
+        let [bid, ask] = self.mm_quotes[i];
+        if self.orch.slots[StrategyKind::MarketMaking.index()].active || bid.id.is_some() || ask.id.is_some() {
+            sent = self.make_markets(i, recv_raw, t_strat, ts_ns);
+        }
+        sent + self.rebalance(i, q, recv_raw, t_strat, ts_ns)
+    }
+
+    /// Trades symbol `i` toward the orchestrator's target position, at quote `q`: one order
+    /// when the position (with the orders still open) is far enough from it and the symbol's
+    /// cooldown has passed. Returns orders sent.
+    #[inline]
+    fn rebalance(&mut self, i: usize, q: Quote, recv_raw: u64, t_strat: u64, ts_ns: u64) -> u32 {
+        let mid = q.mid();
         // No strategy active with a weight: nothing decides a target, so the position is held
         // as it is (a restart with every strategy off must not sell what it restored); going
         // flat is the operator's `flatten`, or the kill switch's.
@@ -700,13 +732,73 @@ impl Pipeline {
             (Side::Sell, false) | (Side::Buy, true) => q.bid,
         };
         // No more per order than risk per trade allows; the rest follows on later ticks.
-        let qty = self.tradable(diff.abs().min(self.risk.max_trade_qty(px)));
+        let mut qty = self.tradable(diff.abs().min(self.risk.max_trade_qty(px)));
+        if side == Side::Sell
+            && let Some(room) = self.room_above_flat(i, None)
+        {
+            qty = qty.min(room);
+        }
         if qty.is_zero() {
             return 0;
         }
         let intent = Intent { symbol: i, side, qty, px, reduce_only: false, limit: self.limit_orders };
         let contributors = self.orch.active_mask();
         self.submit(intent, mid, contributors, recv_raw, t_strat, ts_ns)
+    }
+
+    /// Market making's two-sided quotes for symbol `i` ([`crate::strategy::MarketMaker::quotes`])
+    /// as resting GTC limit orders, each marked as market making's (its fills' PnL is
+    /// attributed to it) and each through the risk manager like any order. A side that must not
+    /// be quoted — market making inactive, trading halted, the kill switch tripped, no market to
+    /// price it, a size of 0 at the inventory limit — or whose resting order is larger than its
+    /// quote now is cancelled at once; a quote that moved is cancelled, and placed anew once the
+    /// cancel is final, at most once per `requote_ms` per side (also the wait after a refusal).
+    /// With `risk.allow_short = false` the ask never rests beyond the position less the other
+    /// open sells. Returns orders sent.
+    fn make_markets(&mut self, i: usize, recv_raw: u64, t_prev: u64, ts_ns: u64) -> u32 {
+        let quoting = self.orch.slots[StrategyKind::MarketMaking.index()].active
+            && !self.risk.halted
+            && self.risk.kill_switch().is_none()
+            && self.market_ok(i, ts_ns);
+        let want = if quoting { self.orch.quotes(i) } else { None };
+        let mut sent = 0;
+        for (k, side) in [(0, Side::Buy), (1, Side::Sell)] {
+            let (px, mut qty) = match want {
+                Some(w) if side == Side::Buy => (w.bid_px, w.bid_qty),
+                Some(w) => (w.ask_px, w.ask_qty),
+                None => (Px::ZERO, Qty::ZERO),
+            };
+            let slot = self.mm_quotes[i][k];
+            let resting = slot.id.and_then(|id| self.orders.get_open(id).copied());
+            if side == Side::Sell
+                && let Some(room) = self.room_above_flat(i, resting.map(|o| o.id))
+            {
+                qty = qty.min(room);
+            }
+            let due = ts_ns.saturating_sub(slot.at_ns) >= self.requote_ns;
+            if let Some(o) = resting {
+                // More resting than the quote's size (the inventory limit came nearer, or the
+                // side is not quoted): off now; a quote that moved: replaced when due.
+                let over = o.remaining() > qty;
+                let moved = px != slot.px || o.remaining() < qty;
+                if !o.cancel_requested && (over || (moved && due)) {
+                    self.cancel_order(&o, ts_ns);
+                }
+                continue;
+            }
+            // Filled, cancelled, expired or refused by the venue: the side is free.
+            self.mm_quotes[i][k].id = None;
+            if qty.is_zero() || !due {
+                continue;
+            }
+            self.mm_quotes[i][k].at_ns = ts_ns;
+            let intent = Intent { symbol: i, side, qty, px, reduce_only: false, limit: true };
+            if self.submit(intent, self.quotes[i].mid(), MM, recv_raw, t_prev, ts_ns) == 1 {
+                self.mm_quotes[i][k] = MmQuote { id: Some(OrderId(self.next_order_id - 1)), px, at_ns: ts_ns };
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Risk check, then order and paper fill. Returns 1 if an order was sent.
@@ -760,7 +852,16 @@ impl Pipeline {
         // The order's client id carries the update id of the quote behind it, so a venue can
         // trace it to the frame that caused it (wire-to-wire latency).
         let trace = self.quotes[i].update_id;
-        if let Err(e) = self.orders.insert(&order, trace, self.orch.shares(contributors)) {
+        // Market making's orders are its own: all of their PnL is its, whatever its weight in
+        // the aggregate (0 quotes without taking part in the target).
+        let shares = if contributors == MM {
+            let mut one = [0; StrategyKind::COUNT];
+            one[StrategyKind::MarketMaking.index()] = SHARE_SCALE;
+            one
+        } else {
+            self.orch.shares(contributors)
+        };
+        if let Err(e) = self.orders.insert(&order, trace, shares) {
             // Only a full table can refuse a well-formed order; the open-order limit is far
             // below its capacity, so this is a bound, not a path.
             debug_assert_eq!(e, OrderError::Full);
@@ -1071,13 +1172,33 @@ impl Pipeline {
         );
     }
 
-    /// Signed quantity the open orders of symbol `i` would still add to its position.
-    #[inline]
+    /// With `risk.allow_short = false`, the most a sell of symbol `i` may carry: the position
+    /// less what every other open sell (all but `except`) may still sell — a resting quote can
+    /// fill after a later sell — to the lot; `None` when shorts are allowed.
+    fn room_above_flat(&self, i: usize, except: Option<OrderId>) -> Option<Qty> {
+        if self.risk.allow_short() {
+            return None;
+        }
+        let selling: i64 = self
+            .orders
+            .open_orders()
+            .iter()
+            .filter(|o| o.symbol.index() == i && o.side == Side::Sell && Some(o.id) != except)
+            .map(|o| o.remaining().raw())
+            .sum();
+        Some(self.tradable(Qty((self.positions[i].qty.raw() - selling).max(0))))
+    }
+
+    /// Signed quantity the open orders of symbol `i` would still add to its position, market
+    /// making's resting quotes aside: they wait for the market to come to them, and the target
+    /// is reached without counting on them.
+    #[inline(always)]
     fn pending(&self, i: usize) -> i64 {
+        let [bid, ask] = self.mm_quotes[i];
         self.orders
             .open_orders()
             .iter()
-            .filter(|o| o.symbol.index() == i)
+            .filter(|o| o.symbol.index() == i && bid.id != Some(o.id) && ask.id != Some(o.id))
             .map(|o| o.side.sign() * o.remaining().raw())
             .sum()
     }
@@ -1183,14 +1304,19 @@ impl Pipeline {
             {
                 continue;
             }
-            let _ = self.orders.request_cancel(o.id);
-            match self.live.as_deref_mut() {
-                Some(gw) => {
-                    let _ = gw.cancel(o.symbol, &o.client_id, ts_ns);
-                }
-                None => {
-                    let _ = self.venue.cancel(o.id, ts_ns);
-                }
+            self.cancel_order(&o, ts_ns);
+        }
+    }
+
+    /// Asks the venue to cancel open order `o`; its final report closes it.
+    fn cancel_order(&mut self, o: &Order, ts_ns: u64) {
+        let _ = self.orders.request_cancel(o.id);
+        match self.live.as_deref_mut() {
+            Some(gw) => {
+                let _ = gw.cancel(o.symbol, &o.client_id, ts_ns);
+            }
+            None => {
+                let _ = self.venue.cancel(o.id, ts_ns);
             }
         }
     }

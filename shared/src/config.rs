@@ -284,6 +284,9 @@ pub struct MarketMakingConfig {
     /// Size of each quote, base quantity, `filters.step_size`..=`max_inventory` (rounded down
     /// to the step).
     pub quote_qty: f64,
+    /// A resting quote that no longer matches the computed one is replaced at most this often,
+    /// ms (1..=60000): each side's orders stay well inside the venue's order-rate limits.
+    pub requote_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -726,6 +729,9 @@ impl Config {
             mm.max_inventory,
             "filters.step_size <= value <= strategies.marketmaking.max_inventory",
         )?;
+        if !(1..=60_000).contains(&mm.requote_ms) {
+            return Err(r("strategies.marketmaking.requote_ms", mm.requote_ms.to_string(), "1 to 60000"));
+        }
 
         if self.exec.order_latency_us > 10_000_000 {
             return Err(r("exec.order_latency_us", self.exec.order_latency_us.to_string(), "0 to 10000000"));
@@ -1075,6 +1081,7 @@ mod tests {
             ("[strategies.marketmaking]\nhalf_spread = 0.1\n", "strategies.marketmaking.half_spread"),
             ("[strategies.marketmaking]\nskew = 1.5\n", "strategies.marketmaking.skew"),
             ("[strategies.marketmaking]\nmax_inventory = 0.0\n", "strategies.marketmaking.max_inventory"),
+            ("[strategies.marketmaking]\nrequote_ms = 0\n", "strategies.marketmaking.requote_ms"),
             ("[strategies.marketmaking]\nquote_qty = 1e9\n", "strategies.marketmaking.quote_qty"),
             ("[strategies.marketmaking]\nspread = 0.001\n", "strategies.marketmaking.spread"),
             ("[engine]\nsleep_us = 0\n", "engine.sleep_us"),

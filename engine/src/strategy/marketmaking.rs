@@ -144,7 +144,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg(half_spread: f64, skew: f64, max_inventory: f64, quote_qty: f64) -> MarketMakingConfig {
-        MarketMakingConfig { enabled: true, weight: 1.0, half_spread, skew, max_inventory, quote_qty }
+        MarketMakingConfig { enabled: true, weight: 1.0, half_spread, skew, max_inventory, quote_qty, requote_ms: 1000 }
     }
 
     fn filters() -> FiltersConfig {
