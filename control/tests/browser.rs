@@ -427,12 +427,20 @@ fn dashboard_shows_live_state_refuses_a_bad_token_and_halts_the_engine() {
     }
 
     // Strategy controls: a weight set from its field, an out-of-range one refused visibly, a
-    // strategy deactivated from its toggle; each checked through the API.
-    page.eval("document.getElementById('strat-meanreversion-weight').value = '0.7'; true");
+    // strategy deactivated from its toggle; each checked through the API. A value is typed as a
+    // user types it, with its `input` event: the page keeps an edited field from the live
+    // updates, which would otherwise put the current weight back before the click.
+    let type_weight = |v: &str| {
+        format!(
+            "(() => {{ const w = document.getElementById('strat-meanreversion-weight'); w.value = '{v}'; \
+             w.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()"
+        )
+    };
+    page.eval(&type_weight("0.7"));
     page.click("strat-meanreversion-set");
     page.wait_for("the weight acknowledged", Duration::from_secs(10), &cmd_done("weight meanreversion = 0.7"));
     assert_eq!(get(port, "/strategies").1["meanreversion"]["weight"], 0.7);
-    page.eval("document.getElementById('strat-meanreversion-weight').value = '11'; true");
+    page.eval(&type_weight("11"));
     page.click("strat-meanreversion-set");
     let status =
         page.wait_for("the refused weight shown", Duration::from_secs(10), &cmd_done("weight meanreversion = 11"));
