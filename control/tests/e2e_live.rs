@@ -94,12 +94,19 @@ fn live_engine(dir: &Path, sim: u16) -> Command {
 /// `hft venue-sim` with 100 000 USDT and no BTC, commission in `fee_asset`, and a live engine
 /// trading on it: (simulator, its port, engine, the engine's API port).
 fn start(dir: &Path, fee_asset: &str) -> (Running, u16, Running, u16) {
+    start_with(dir, fee_asset, &[])
+}
+
+/// [`start`] with more environment for the engine.
+fn start_with(dir: &Path, fee_asset: &str, env: &[(&str, &str)]) -> (Running, u16, Running, u16) {
     let mut sim_cmd = hft(dir);
     sim_cmd.args(["venue-sim", "--listen", "127.0.0.1:0", "--rate", "200", "--api-key", KEY, "--api-secret", SECRET]);
     sim_cmd.args(["--balance", "USDT=100000", "--balance", "BTC=0", "--fee-asset", fee_asset]);
     let sim = Running::spawn(sim_cmd);
     let sim_port = port_after(&sim.line_with("venue-sim listening on", Duration::from_secs(60)), "ws://");
-    let eng = Running::spawn(live_engine(dir, sim_port));
+    let mut eng_cmd = live_engine(dir, sim_port);
+    eng_cmd.envs(env.iter().copied());
+    let eng = Running::spawn(eng_cmd);
     let api = port_after(&eng.line_with("API http://", Duration::from_secs(60)), "http://");
     (sim, sim_port, eng, api)
 }
@@ -267,6 +274,47 @@ fn flatten_sells_what_the_account_holds_when_the_position_is_larger() {
         "orders the venue refused: {venue_refusals}\nvenue stderr:\n{}",
         sim.stderr_text()
     );
+}
+
+/// Market making alone (quoting only) against the venue: its quotes rest as GTC limits on both
+/// sides, fill, and are cancelled and replaced as the market moves, none refused; a halt takes
+/// them off the venue; and the position equals the account, BTC commissions included.
+#[test]
+fn market_making_quotes_rest_at_the_venue_and_the_position_matches_the_account() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let only_mm = [
+        ("HFT__STRATEGIES__MOMENTUM__ENABLED", "false"),
+        ("HFT__STRATEGIES__MEANREVERSION__ENABLED", "false"),
+        ("HFT__STRATEGIES__BREAKOUT__ENABLED", "false"),
+        ("HFT__STRATEGIES__MARKETMAKING__ENABLED", "true"),
+        ("HFT__STRATEGIES__MARKETMAKING__WEIGHT", "0"),
+        ("HFT__STRATEGIES__MARKETMAKING__HALF_SPREAD", "0.0002"),
+        ("HFT__STRATEGIES__MARKETMAKING__REQUOTE_MS", "300"),
+    ];
+    let (sim, sim_port, eng, api) = start_with(dir.path(), "received", &only_mm);
+    let quotes = |status: &str| {
+        let list =
+            get(api, &format!("/orders?status={status}&limit=1000"))["orders"].as_array().cloned().unwrap_or_default();
+        let mm: Vec<Value> = list.into_iter().filter(|o| o["strategy"] == "marketmaking").collect();
+        assert!(mm.iter().all(|o| o["type"] == "LIMIT" && o["tif"] == "GTC"), "{mm:?}");
+        let side = |s: &str| mm.iter().filter(|o| o["side"] == s).count();
+        (side("BUY"), side("SELL"))
+    };
+    wait_until("quotes filled on both sides and replaced", Duration::from_secs(90), &eng, || {
+        let (filled, canceled) = (quotes("FILLED"), quotes("CANCELED"));
+        filled.0 > 0 && filled.1 > 0 && canceled.0 + canceled.1 > 0
+    });
+    halt_and_settle(api, sim_port, &eng);
+    let stats = get(api, "/stats");
+    assert_eq!(
+        qty(&stats["position"]["BTCUSDT"]),
+        venue_btc(sim_port),
+        "engine position vs venue account; stats {stats}\nvenue stderr:\n{}",
+        sim.stderr_text()
+    );
+    assert_eq!(stats["rejects"], 0, "{stats}");
+    let venue_refusals = get(api, "/orders?status=REJECTED&limit=1000");
+    assert_eq!(venue_refusals["total"], 0, "orders the venue refused: {venue_refusals}");
 }
 
 #[test]

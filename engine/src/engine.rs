@@ -754,7 +754,9 @@ impl Pipeline {
     /// quote now is cancelled at once; a quote that moved is cancelled, and placed anew once the
     /// cancel is final, at most once per `requote_ms` per side (also the wait after a refusal).
     /// With `risk.allow_short = false` the ask never rests beyond the position less the other
-    /// open sells. Returns orders sent.
+    /// open sells; in live mode neither side rests beyond what the account's free balances fund
+    /// ([`Self::fundable`]), so a spot account without the base asset quotes no ask instead of
+    /// having one refused on every requote. Returns orders sent.
     fn make_markets(&mut self, i: usize, recv_raw: u64, t_prev: u64, ts_ns: u64) -> u32 {
         let quoting = self.orch.slots[StrategyKind::MarketMaking.index()].active
             && !self.risk.halted
@@ -775,6 +777,7 @@ impl Pipeline {
             {
                 qty = qty.min(room);
             }
+            qty = qty.min(self.fundable(i, side, px, resting.as_ref()));
             let due = ts_ns.saturating_sub(slot.at_ns) >= self.requote_ns;
             if let Some(o) = resting {
                 // More resting than the quote's size (the inventory limit came nearer, or the
@@ -799,6 +802,24 @@ impl Pipeline {
             }
         }
         sent
+    }
+
+    /// In live mode, the most a quote of symbol `i` on `side` at `px` can rest for with what the
+    /// venue says the account holds free — a spot account sells only the base asset it holds
+    /// and buys only with the quote asset it holds — counting back what `resting` (the side's
+    /// own order, whose funds the venue holds locked) uses; to the lot. Unlimited otherwise.
+    fn fundable(&self, i: usize, side: Side, px: Px, resting: Option<&Order>) -> Qty {
+        let own = resting.map_or(Qty::ZERO, Order::remaining);
+        match (side, self.balance_limits(i)) {
+            (Side::Sell, (Some(held), _)) => self.tradable(Qty(held.raw().saturating_add(own.raw()))),
+            (Side::Buy, (_, Some(cash))) if px.raw() > 0 => {
+                let locked = resting.map_or(Amount::ZERO, |o| Amount::notional(o.px, own));
+                // Amount (1e-16) / Px (1e-8) = Qty (1e-8).
+                let qty = (cash + locked).raw().max(0) / i128::from(px.raw());
+                self.tradable(Qty(i64::try_from(qty).unwrap_or(i64::MAX)))
+            }
+            _ => Qty(i64::MAX),
+        }
     }
 
     /// Risk check, then order and paper fill. Returns 1 if an order was sent.
