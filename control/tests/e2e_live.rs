@@ -56,6 +56,19 @@ fn venue_balance(sim: u16, asset: &str) -> Qty {
     Qty(qty(&b["free"]).raw() + qty(&b["locked"]).raw())
 }
 
+/// The engine's `/stats`, after checking that its position equals the simulator's account.
+fn position_is_the_account(api: u16, sim: u16, eng: &Running, sim_proc: &Running) -> Value {
+    let stats = get(api, "/stats");
+    assert_eq!(
+        qty(&stats["position"]["BTCUSDT"]),
+        venue_btc(sim),
+        "engine position vs venue account; stats {stats}\nengine stderr:\n{}\nvenue stderr:\n{}",
+        eng.stderr_text(),
+        sim_proc.stderr_text()
+    );
+    stats
+}
+
 fn wait_until(what: &str, within: Duration, eng: &Running, mut ok: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !ok() {
@@ -166,15 +179,7 @@ fn live_mode_trades_against_the_venue_simulator_and_survives_a_disconnect() {
     assert_eq!(open["total"], 0, "orders the engine still holds open after halt: {open}");
 
     // The engine's position equals the simulator's account: every execution booked once.
-    let stats = get(api, "/stats");
-    let engine_pos = qty(&stats["position"]["BTCUSDT"]);
-    assert_eq!(
-        engine_pos,
-        venue_btc(sim_port),
-        "engine position vs venue account; stats {stats}\nengine stderr:\n{}\nvenue stderr:\n{}",
-        eng.stderr_text(),
-        sim.stderr_text()
-    );
+    let stats = position_is_the_account(api, sim_port, &eng, &sim);
     let orders_then = stats["orders"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(get(api, "/stats")["orders"].as_u64().unwrap_or(0), orders_then, "orders after halt");
@@ -207,14 +212,7 @@ fn commission_in_the_base_asset_keeps_the_position_equal_to_the_account() {
         buys >= 2 && sells >= 1
     });
     halt_and_settle(api, sim_port, &eng);
-    let stats = get(api, "/stats");
-    assert_eq!(
-        qty(&stats["position"]["BTCUSDT"]),
-        venue_btc(sim_port),
-        "engine position vs venue account; stats {stats}\nengine stderr:\n{}\nvenue stderr:\n{}",
-        eng.stderr_text(),
-        sim.stderr_text()
-    );
+    let stats = position_is_the_account(api, sim_port, &eng, &sim);
     assert_eq!(stats["unpriced_fees"], 0, "{stats}");
     // The account starts with no BTC: the strategies' short targets are refused by the risk
     // manager from the venue's balances (`max_position`), not sent for the venue to refuse.
@@ -305,13 +303,7 @@ fn market_making_quotes_rest_at_the_venue_and_the_position_matches_the_account()
         filled.0 > 0 && filled.1 > 0 && canceled.0 + canceled.1 > 0
     });
     halt_and_settle(api, sim_port, &eng);
-    let stats = get(api, "/stats");
-    assert_eq!(
-        qty(&stats["position"]["BTCUSDT"]),
-        venue_btc(sim_port),
-        "engine position vs venue account; stats {stats}\nvenue stderr:\n{}",
-        sim.stderr_text()
-    );
+    let stats = position_is_the_account(api, sim_port, &eng, &sim);
     assert_eq!(stats["rejects"], 0, "{stats}");
     let venue_refusals = get(api, "/orders?status=REJECTED&limit=1000");
     assert_eq!(venue_refusals["total"], 0, "orders the venue refused: {venue_refusals}");

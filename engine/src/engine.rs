@@ -1549,20 +1549,18 @@ impl Pipeline {
     fn flatten_symbol(&mut self, i: usize, ts_ns: u64) -> u32 {
         let pos = self.positions[i].qty;
         let side = if pos.raw() > 0 { Side::Sell } else { Side::Buy };
-        let mut qty = self.tradable(pos);
-        if side == Side::Sell
-            && let (Some(held), _) = self.balance_limits(i)
-        {
-            qty = qty.min(self.tradable(held));
-        }
-        if qty.is_zero() {
-            return 0;
-        }
         let q = self.quotes[i];
         let px = match side {
             Side::Buy => q.ask,
             Side::Sell => q.bid,
         };
+        let mut qty = self.tradable(pos);
+        if side == Side::Sell {
+            qty = qty.min(self.fundable(i, side, px, None));
+        }
+        if qty.is_zero() {
+            return 0;
+        }
         let intent = Intent { symbol: i, side, qty, px, reduce_only: true, limit: false };
         let now = self.stamp();
         self.submit(intent, q.mid(), 0, now, now, ts_ns)
